@@ -1,0 +1,1 @@
+# Placeholder: replaced by the code-generation work (tools/kafka_codegen).
