@@ -1,0 +1,646 @@
+#include "config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <utility>
+
+#include <toml++/toml.h>
+
+namespace klink::config {
+
+namespace {
+
+std::string format_error(const std::string& file, std::uint32_t line, std::uint32_t column,
+                         const std::string& key, const std::string& message) {
+  std::string out = file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
+  if (!key.empty()) out += key + ": ";
+  out += message;
+  return out;
+}
+
+}  // namespace
+
+config_error::config_error(std::string file, std::uint32_t line, std::uint32_t column,
+                           std::string key, std::string message)
+    : std::runtime_error(format_error(file, line, column, key, message)),
+      file_(std::move(file)),
+      line_(line),
+      column_(column),
+      key_(std::move(key)),
+      message_(std::move(message)) {}
+
+config_error::config_error(std::string file, std::string message)
+    : std::runtime_error(file + ": " + message),
+      file_(std::move(file)),
+      message_(std::move(message)) {}
+
+topic_filter::topic_filter(std::vector<std::string> include, std::vector<std::string> exclude)
+    : include_(std::move(include)), exclude_(std::move(exclude)) {
+  include_re_.reserve(include_.size());
+  for (const auto& p : include_)
+    include_re_.emplace_back(p, std::regex::ECMAScript);
+  exclude_re_.reserve(exclude_.size());
+  for (const auto& p : exclude_)
+    exclude_re_.emplace_back(p, std::regex::ECMAScript);
+}
+
+bool topic_filter::matches(std::string_view topic) const {
+  if (topic.starts_with("__")) return false;
+  auto whole = [topic](const std::regex& re) {
+    return std::regex_match(topic.begin(), topic.end(), re);
+  };
+  return std::ranges::any_of(include_re_, whole) && std::ranges::none_of(exclude_re_, whole);
+}
+
+std::string_view to_string(start_position start) noexcept {
+  return start == start_position::latest ? "latest" : "earliest";
+}
+
+namespace {
+
+constexpr std::int64_t kib = 1024;
+constexpr std::int64_t gib = 1024 * 1024 * 1024;
+
+std::string in_quotes(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += "\\x";
+      constexpr char hex[] = "0123456789abcdef";
+      out += hex[(c >> 4) & 0xf];
+      out += hex[c & 0xf];
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string_view type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+using known_keys = std::initializer_list<std::string_view>;
+
+std::string join(known_keys keys) {
+  std::string out;
+  for (auto k : keys) {
+    if (!out.empty()) out += ", ";
+    out += k;
+  }
+  return out;
+}
+
+// A table being read, with the dotted path used in messages and the position
+// to blame when a required key is missing from it.
+struct scope {
+  const toml::table& table;
+  std::string path;
+  toml::source_position pos;
+
+  std::string child(std::string_view key) const {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+};
+
+// Walks the parsed document and turns it into a config, failing on the first
+// problem with a message that says where it is and what to write instead.
+class reader {
+ public:
+  explicit reader(std::string file) : file_(std::move(file)) {}
+
+  config read(const toml::table& root);
+
+ private:
+  [[noreturn]] void fail(toml::source_position at, const std::string& key,
+                         std::string message) const {
+    if (at.line == 0) at = {1, 1};
+    throw config_error(file_, at.line, at.column, key, std::move(message));
+  }
+  [[noreturn]] void fail(const toml::node& at, const std::string& key, std::string message) const {
+    fail(at.source().begin, key, std::move(message));
+  }
+
+  toml::source_position position_of(const toml::node& n, toml::source_position fallback) const {
+    return n.source().begin.line == 0 ? fallback : n.source().begin;
+  }
+
+  void check_keys(const scope& s, known_keys known) const;
+  const toml::node* find(const scope& s, std::string_view key) const { return s.table.get(key); }
+
+  std::optional<scope> table(const scope& s, std::string_view key, std::string_view hint) const;
+  scope required_table(const scope& s, std::string_view key, std::string_view hint) const;
+
+  std::optional<std::string> string(const scope& s, std::string_view key) const;
+  std::optional<std::int64_t> integer(const scope& s, std::string_view key, std::int64_t lo,
+                                      std::int64_t hi, std::string_view range_hint) const;
+  std::vector<std::string> string_array(const scope& s, std::string_view key, bool required,
+                                        std::string_view hint) const;
+  template <typename E>
+  std::optional<E> one_of(const scope& s, std::string_view key,
+                          std::initializer_list<std::pair<std::string_view, E>> choices) const;
+
+  log_config read_log(const scope& root) const;
+  admin_config read_admin(const scope& root) const;
+  link_config read_link(const scope& s) const;
+  cluster_config read_cluster(const scope& link, std::string_view key, bool destination,
+                              const std::string& link_name) const;
+  topic_filter read_topics(const scope& link) const;
+  mirror_config read_mirror(const scope& link) const;
+
+  std::string file_;
+};
+
+void reader::check_keys(const scope& s, known_keys known) const {
+  // Report the first unknown key in document order, not map order.
+  const toml::key* first = nullptr;
+  for (auto&& [k, v] : s.table) {
+    if (std::ranges::find(known, std::string_view(k.str())) != known.end()) continue;
+    if (first == nullptr || k.source().begin < first->source().begin) first = &k;
+  }
+  if (first == nullptr) return;
+
+  std::string_view best;
+  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  for (auto candidate : known) {
+    const auto d = edit_distance(first->str(), candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  std::string message = "unknown key; ";
+  if (best_distance <= std::max<std::size_t>(2, best.size() / 4)) {
+    message += "did you mean " + in_quotes(best) + "?";
+  } else {
+    message += "expected one of: " + join(known);
+  }
+  fail(first->source().begin.line != 0 ? first->source().begin : s.pos, s.child(first->str()),
+       std::move(message));
+}
+
+std::optional<scope> reader::table(const scope& s, std::string_view key,
+                                   std::string_view hint) const {
+  const toml::node* n = find(s, key);
+  if (n == nullptr) return std::nullopt;
+  const toml::table* t = n->as_table();
+  if (t == nullptr) {
+    fail(*n, s.child(key),
+         "expected a table (" + std::string(hint) + "), got " + std::string(type_name(*n)));
+  }
+  return scope{*t, s.child(key), position_of(*t, s.pos)};
+}
+
+scope reader::required_table(const scope& s, std::string_view key, std::string_view hint) const {
+  auto t = table(s, key, hint);
+  if (!t) fail(s.pos, s.child(key), "missing required table; add " + std::string(hint));
+  return *t;
+}
+
+std::optional<std::string> reader::string(const scope& s, std::string_view key) const {
+  const toml::node* n = find(s, key);
+  if (n == nullptr) return std::nullopt;
+  const auto* v = n->as_string();
+  if (v == nullptr) {
+    fail(*n, s.child(key), "expected a string, got " + std::string(type_name(*n)));
+  }
+  return v->get();
+}
+
+std::optional<std::int64_t> reader::integer(const scope& s, std::string_view key, std::int64_t lo,
+                                            std::int64_t hi, std::string_view range_hint) const {
+  const toml::node* n = find(s, key);
+  if (n == nullptr) return std::nullopt;
+  const auto* v = n->as_integer();
+  if (v == nullptr) {
+    std::string message = "expected an integer, got " + std::string(type_name(*n));
+    if (n->is_string()) message += "; write the number without quotes";
+    fail(*n, s.child(key), std::move(message));
+  }
+  const std::int64_t value = v->get();
+  if (value < lo || value > hi) {
+    std::string message = std::to_string(value) + " is out of range; expected " +
+                          std::to_string(lo) + ".." + std::to_string(hi);
+    if (!range_hint.empty()) message += " (" + std::string(range_hint) + ")";
+    fail(*n, s.child(key), std::move(message));
+  }
+  return value;
+}
+
+std::vector<std::string> reader::string_array(const scope& s, std::string_view key, bool required,
+                                              std::string_view hint) const {
+  const toml::node* n = find(s, key);
+  if (n == nullptr) {
+    if (required) {
+      fail(s.pos, s.child(key), "missing required key; add " + std::string(hint));
+    }
+    return {};
+  }
+  const toml::array* a = n->as_array();
+  if (a == nullptr) {
+    fail(*n, s.child(key),
+         "expected an array of strings, got " + std::string(type_name(*n)) + "; write " +
+             std::string(hint));
+  }
+  if (required && a->empty()) {
+    fail(*n, s.child(key), "must not be empty; add " + std::string(hint));
+  }
+  std::vector<std::string> out;
+  out.reserve(a->size());
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const toml::node& e = *a->get(i);
+    const std::string path = s.child(key) + "[" + std::to_string(i) + "]";
+    const auto* v = e.as_string();
+    if (v == nullptr) {
+      fail(position_of(e, n->source().begin), path,
+           "expected a string, got " + std::string(type_name(e)));
+    }
+    out.push_back(v->get());
+  }
+  return out;
+}
+
+template <typename E>
+std::optional<E> reader::one_of(
+    const scope& s, std::string_view key,
+    std::initializer_list<std::pair<std::string_view, E>> choices) const {
+  auto value = string(s, key);
+  if (!value) return std::nullopt;
+  for (const auto& [name, e] : choices) {
+    if (*value == name) return e;
+  }
+  std::string names;
+  for (const auto& [name, e] : choices) {
+    if (!names.empty()) names += ", ";
+    names += name;
+  }
+  fail(*find(s, key), s.child(key), "expected one of: " + names + "; got " + in_quotes(*value));
+}
+
+// Parses "host:port" or "[ipv6]:port". Returns an error message, or nothing on success.
+std::optional<std::string> parse_host_port(std::string_view text, bool allow_port_zero,
+                                           std::string& host, std::uint16_t& port) {
+  const std::string example = allow_port_zero ? "\"127.0.0.1:8083\"" : "\"127.0.0.1:9092\"";
+  if (text.empty()) return "empty address; expected host:port, e.g. " + example;
+  std::string_view host_part;
+  std::string_view port_part;
+  if (text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) {
+      return in_quotes(text) + " has no closing ']'; write IPv6 addresses as \"[::1]:9092\"";
+    }
+    host_part = text.substr(1, close - 1);
+    if (host_part.empty()) return in_quotes(text) + " has an empty host";
+    for (char c : host_part) {
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.' && c != '%') {
+        return in_quotes(text) + " is not a valid IPv6 address in brackets";
+      }
+    }
+    const auto rest = text.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') {
+      return in_quotes(text) + " has no port; expected \"[host]:port\", e.g. \"[::1]:9092\"";
+    }
+    port_part = rest.substr(1);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return in_quotes(text) + " has no port; expected host:port, e.g. " + example;
+    }
+    host_part = text.substr(0, colon);
+    port_part = text.substr(colon + 1);
+    if (host_part.find(':') != std::string_view::npos) {
+      return in_quotes(text) + " looks like an IPv6 address; put it in brackets, e.g. \"[" +
+             std::string(host_part) + "]:" + std::string(port_part) + "\"";
+    }
+    if (host_part.empty()) {
+      return in_quotes(text) + " has an empty host; expected host:port, e.g. " + example;
+    }
+    for (char c : host_part) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
+        return in_quotes(text) + " has an invalid character " + in_quotes(std::string_view(&c, 1)) +
+               " in the host; expected a hostname or an IP address";
+      }
+    }
+  }
+  unsigned value = 0;
+  const auto* first = port_part.data();
+  const auto* last = first + port_part.size();
+  const auto [ptr, ec] = std::from_chars(first, last, value);
+  const unsigned min_port = allow_port_zero ? 0 : 1;
+  if (port_part.empty() || ec != std::errc{} || ptr != last || value < min_port || value > 65535) {
+    return "port " + in_quotes(port_part) + " in " + in_quotes(text) + " is not a number in " +
+           std::to_string(min_port) + "..65535";
+  }
+  host = std::string(host_part);
+  port = static_cast<std::uint16_t>(value);
+  return std::nullopt;
+}
+
+log_config reader::read_log(const scope& root) const {
+  log_config out;
+  auto s = table(root, "log", "[log]");
+  if (!s) return out;
+  check_keys(*s, {"level", "format"});
+  out.level = one_of<log_level>(*s, "level",
+                                {{"trace", log_level::trace},
+                                 {"debug", log_level::debug},
+                                 {"info", log_level::info},
+                                 {"warn", log_level::warn},
+                                 {"error", log_level::error}})
+                  .value_or(out.level);
+  out.format =
+      one_of<log_format>(*s, "format", {{"text", log_format::text}, {"json", log_format::json}})
+          .value_or(out.format);
+  return out;
+}
+
+admin_config reader::read_admin(const scope& root) const {
+  admin_config out;
+  auto s = table(root, "admin", "[admin]");
+  if (!s) return out;
+  check_keys(*s, {"listen"});
+  if (auto listen = string(*s, "listen")) {
+    if (auto err = parse_host_port(*listen, true, out.host, out.port)) {
+      fail(*find(*s, "listen"), s->child("listen"), *err);
+    }
+  }
+  return out;
+}
+
+cluster_config reader::read_cluster(const scope& link, std::string_view key, bool destination,
+                                    const std::string& link_name) const {
+  const std::string hint = "[links." + std::string(key) + "] with bootstrap_servers";
+  scope s = required_table(link, key, hint);
+  if (destination) {
+    check_keys(s, {"bootstrap_servers", "client_id", "replication_factor"});
+  } else {
+    check_keys(s, {"bootstrap_servers", "client_id"});
+  }
+  cluster_config out;
+  out.bootstrap_servers =
+      string_array(s, "bootstrap_servers", true, "bootstrap_servers = [\"host:port\", ...]");
+  const toml::array& servers = *find(s, "bootstrap_servers")->as_array();
+  for (std::size_t i = 0; i < out.bootstrap_servers.size(); ++i) {
+    std::string host;
+    std::uint16_t port = 0;
+    if (auto err = parse_host_port(out.bootstrap_servers[i], false, host, port)) {
+      fail(*servers.get(i), s.child("bootstrap_servers") + "[" + std::to_string(i) + "]", *err);
+    }
+  }
+  if (auto id = string(s, "client_id")) {
+    const bool printable = std::ranges::all_of(*id, [](char c) { return c >= 0x21 && c <= 0x7e; });
+    if (id->empty() || id->size() > 255 || !printable) {
+      fail(*find(s, "client_id"), s.child("client_id"),
+           "invalid client id " + in_quotes(*id) +
+               "; use 1..255 printable ASCII characters without spaces");
+    }
+    out.client_id = *id;
+  } else {
+    out.client_id = "klink-" + link_name;
+  }
+  if (destination) {
+    if (auto rf = integer(s, "replication_factor", -1, 32767,
+                          "-1 for the broker default, else 1..32767")) {
+      if (*rf == 0) {
+        fail(*find(s, "replication_factor"), s.child("replication_factor"),
+             "0 is not a valid replication factor; expected -1 (broker default) or 1..32767");
+      }
+      out.replication_factor = static_cast<std::int16_t>(*rf);
+    }
+  }
+  return out;
+}
+
+topic_filter reader::read_topics(const scope& link) const {
+  scope s = required_table(link, "topics", "[links.topics] with include = [\"regex\", ...]");
+  check_keys(s, {"include", "exclude"});
+  auto include = string_array(s, "include", true, "include = [\"topic-regex\", ...]");
+  auto exclude = string_array(s, "exclude", false, "exclude = [\"topic-regex\", ...]");
+  // Compile each pattern here so that a bad one is blamed at its own position.
+  auto check = [&](const std::vector<std::string>& patterns, std::string_view key) {
+    const toml::array& arr = *find(s, key)->as_array();
+    for (std::size_t i = 0; i < patterns.size(); ++i) {
+      const std::string path = s.child(key) + "[" + std::to_string(i) + "]";
+      if (patterns[i].empty()) {
+        fail(*arr.get(i), path, "empty pattern; write a topic name or an ECMAScript regex");
+      }
+      try {
+        std::regex re(patterns[i], std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        fail(*arr.get(i), path,
+             "invalid regular expression " + in_quotes(patterns[i]) + ": " + e.what() +
+                 "; patterns are ECMAScript regexes matched against the whole topic name");
+      }
+    }
+  };
+  check(include, "include");
+  if (!exclude.empty()) check(exclude, "exclude");
+  return topic_filter(std::move(include), std::move(exclude));
+}
+
+mirror_config reader::read_mirror(const scope& link) const {
+  mirror_config out;
+  auto s = table(link, "mirror", "[links.mirror]");
+  if (!s) return out;
+  check_keys(*s, {"start", "fetch_max_wait_ms", "fetch_max_bytes", "partition_fetch_max_bytes",
+                  "max_buffered_bytes", "max_in_flight", "request_timeout_ms"});
+  out.start =
+      one_of<start_position>(
+          *s, "start", {{"earliest", start_position::earliest}, {"latest", start_position::latest}})
+          .value_or(out.start);
+  if (auto v = integer(*s, "fetch_max_wait_ms", 0, 60000, "milliseconds")) {
+    out.fetch_max_wait_ms = static_cast<std::int32_t>(*v);
+  }
+  if (auto v = integer(*s, "fetch_max_bytes", kib, gib, "1 KiB..1 GiB")) {
+    out.fetch_max_bytes = static_cast<std::int32_t>(*v);
+  }
+  const auto partition_max = integer(*s, "partition_fetch_max_bytes", kib, gib, "1 KiB..1 GiB");
+  if (partition_max) out.partition_fetch_max_bytes = static_cast<std::int32_t>(*partition_max);
+  const auto buffered =
+      integer(*s, "max_buffered_bytes", kib, std::numeric_limits<std::int64_t>::max(), "");
+  if (buffered) out.max_buffered_bytes = *buffered;
+  if (auto v =
+          integer(*s, "max_in_flight", 1, 5, "idempotent producers keep ordering with at most 5")) {
+    out.max_in_flight = static_cast<std::int32_t>(*v);
+  }
+  if (auto v = integer(*s, "request_timeout_ms", 1000, 600000, "milliseconds")) {
+    out.request_timeout_ms = static_cast<std::int32_t>(*v);
+  }
+
+  // Cross-field bounds. Blame the key the user wrote; if they wrote only the
+  // other one, blame that and name the default it collides with.
+  if (out.partition_fetch_max_bytes > out.fetch_max_bytes) {
+    if (partition_max) {
+      fail(*find(*s, "partition_fetch_max_bytes"), s->child("partition_fetch_max_bytes"),
+           std::to_string(out.partition_fetch_max_bytes) + " exceeds fetch_max_bytes (" +
+               std::to_string(out.fetch_max_bytes) +
+               "); a partition's share cannot exceed the whole request: lower it or raise "
+               "fetch_max_bytes");
+    }
+    fail(*find(*s, "fetch_max_bytes"), s->child("fetch_max_bytes"),
+         std::to_string(out.fetch_max_bytes) + " is below partition_fetch_max_bytes (default " +
+             std::to_string(out.partition_fetch_max_bytes) +
+             "); raise it or set partition_fetch_max_bytes to at most " +
+             std::to_string(out.fetch_max_bytes));
+  }
+  if (out.max_buffered_bytes < out.partition_fetch_max_bytes) {
+    if (buffered) {
+      fail(*find(*s, "max_buffered_bytes"), s->child("max_buffered_bytes"),
+           std::to_string(out.max_buffered_bytes) + " is below partition_fetch_max_bytes (" +
+               std::to_string(out.partition_fetch_max_bytes) +
+               "); the buffer must hold at least one partition's fetch: raise it");
+    }
+    fail(*find(*s, "partition_fetch_max_bytes"), s->child("partition_fetch_max_bytes"),
+         std::to_string(out.partition_fetch_max_bytes) + " exceeds max_buffered_bytes (default " +
+             std::to_string(out.max_buffered_bytes) + "); raise max_buffered_bytes or lower this");
+  }
+  return out;
+}
+
+bool valid_link_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::ranges::all_of(name, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+link_config reader::read_link(const scope& s) const {
+  check_keys(s, {"name", "source", "destination", "topics", "mirror"});
+  link_config out;
+  auto name = string(s, "name");
+  if (!name) fail(s.pos, s.child("name"), "missing required key; add name = \"my-link\"");
+  if (!valid_link_name(*name)) {
+    // The name ends up in client ids, internal topic names and metric labels.
+    fail(*find(s, "name"), s.child("name"),
+         "invalid link name " + in_quotes(*name) + "; use 1..64 characters from A-Z a-z 0-9 . _ -");
+  }
+  out.name = *name;
+  out.source = read_cluster(s, "source", false, out.name);
+  out.destination = read_cluster(s, "destination", true, out.name);
+  out.topics = read_topics(s);
+  out.mirror = read_mirror(s);
+  return out;
+}
+
+config reader::read(const toml::table& root_table) {
+  scope root{root_table, "", position_of(root_table, {1, 1})};
+  check_keys(root, {"log", "admin", "links"});
+  config out;
+  out.source_file = file_;
+  out.log = read_log(root);
+  out.admin = read_admin(root);
+
+  const toml::node* links = find(root, "links");
+  if (links == nullptr) {
+    fail(root.pos, "links", "missing required key; add at least one [[links]] table");
+  }
+  const toml::array* arr = links->as_array();
+  if (arr == nullptr || !arr->is_array_of_tables()) {
+    const std::string got =
+        arr == nullptr ? std::string(type_name(*links)) : std::string("an array of non-tables");
+    fail(*links, "links", "expected an array of tables ([[links]]), got " + got);
+  }
+  if (arr->empty()) {
+    fail(*links, "links", "at least one link is required; add a [[links]] table");
+  }
+  std::map<std::string, toml::source_position> names;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const toml::table& t = *arr->get(i)->as_table();
+    scope s{t, "links[" + std::to_string(i) + "]", position_of(t, position_of(*arr, root.pos))};
+    link_config link = read_link(s);
+    const toml::node& name_node = *t.get("name");
+    auto [it, inserted] = names.emplace(link.name, name_node.source().begin);
+    if (!inserted) {
+      fail(name_node, s.child("name"),
+           "duplicate link name " + in_quotes(link.name) + " (first used at line " +
+               std::to_string(it->second.line) + "); link names must be unique");
+    }
+    out.links.push_back(std::move(link));
+  }
+  return out;
+}
+
+}  // namespace
+
+config parse_config(std::string_view toml_text, const std::string& source_name) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, std::string_view(source_name));
+  } catch (const toml::parse_error& e) {
+    auto at = e.source().begin;
+    if (at.line == 0) at = {1, 1};
+    throw config_error(source_name, at.line, at.column, "",
+                       "TOML syntax error: " + std::string(e.description()));
+  }
+  return reader(source_name).read(root);
+}
+
+config load_config(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw config_error(name, "cannot read config file: is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw config_error(name, std::string("cannot read config file: ") + std::strerror(errno));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    throw config_error(name, std::string("cannot read config file: ") + std::strerror(errno));
+  }
+  return parse_config(text.str(), name);
+}
+
+}  // namespace klink::config

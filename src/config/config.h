@@ -1,0 +1,113 @@
+// klink's configuration model and its loader. The TOML keys documented in
+// README.md are the public interface; the structs mirror them one to one.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/log_config.h"
+
+namespace klink::config {
+
+// Raised by load_config/parse_config. what() is always
+// "FILE:LINE:COL: KEY: MESSAGE" (or "FILE: MESSAGE" when the file itself
+// cannot be read) so editors and CI logs can jump to the spot.
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string file, std::uint32_t line, std::uint32_t column, std::string key,
+               std::string message);
+  // For failures that have no position in the file (unreadable file).
+  config_error(std::string file, std::string message);
+
+  const std::string& file() const noexcept { return file_; }
+  std::uint32_t line() const noexcept { return line_; }  // 1-based; 0 when there is none
+  std::uint32_t column() const noexcept { return column_; }
+  const std::string& key() const noexcept {
+    return key_;
+  }  // dotted path, e.g. links[0].mirror.start
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::string file_;
+  std::uint32_t line_ = 0;
+  std::uint32_t column_ = 0;
+  std::string key_;
+  std::string message_;
+};
+
+struct admin_config {
+  std::string host = "127.0.0.1";  // IPv6 addresses are stored without brackets
+  std::uint16_t port = 8083;       // 0 asks the OS for a free port (handy in tests)
+};
+
+struct cluster_config {
+  std::vector<std::string> bootstrap_servers;  // "host:port" / "[v6]:port", validated
+  std::string client_id;                       // defaults to "klink-<link name>"
+  std::int16_t replication_factor = -1;        // destination only; -1 = broker default
+};
+
+// Which source topics a link mirrors. Copyable; the regexes are compiled once at load time.
+class topic_filter {
+ public:
+  topic_filter() = default;
+  // Throws std::regex_error for a pattern that does not compile.
+  topic_filter(std::vector<std::string> include, std::vector<std::string> exclude);
+
+  // Whole-name match against any include and no exclude pattern. Internal
+  // topics (names starting with "__") never match: mirroring
+  // __consumer_offsets or __transaction_state would corrupt the destination.
+  bool matches(std::string_view topic) const;
+
+  const std::vector<std::string>& include() const noexcept { return include_; }
+  const std::vector<std::string>& exclude() const noexcept { return exclude_; }
+
+ private:
+  std::vector<std::string> include_;
+  std::vector<std::string> exclude_;
+  std::vector<std::regex> include_re_;
+  std::vector<std::regex> exclude_re_;
+};
+
+enum class start_position : std::uint8_t { earliest, latest };
+
+struct mirror_config {
+  start_position start = start_position::earliest;
+  std::int32_t fetch_max_wait_ms = 500;
+  std::int32_t fetch_max_bytes = 52428800;           // per Fetch request
+  std::int32_t partition_fetch_max_bytes = 8388608;  // per partition within a Fetch
+  // Fetched but not yet acknowledged by the destination, per link: the
+  // back-pressure bound that keeps memory flat when the destination is slow.
+  std::int64_t max_buffered_bytes = 134217728;
+  std::int32_t max_in_flight = 5;  // Produce requests per partition; idempotence allows 5
+  std::int32_t request_timeout_ms = 30000;
+};
+
+struct link_config {
+  std::string name;
+  cluster_config source;
+  cluster_config destination;
+  topic_filter topics;
+  mirror_config mirror;
+};
+
+struct config {
+  log_config log;
+  admin_config admin;
+  std::vector<link_config> links;  // at least one
+  std::string source_file;         // the path it was loaded from, for messages
+};
+
+// Reads and validates a TOML file. Throws config_error.
+config load_config(const std::filesystem::path& path);
+
+// Same, from text; source_name stands in for the file name in messages.
+config parse_config(std::string_view toml_text, const std::string& source_name);
+
+std::string_view to_string(start_position start) noexcept;
+
+}  // namespace klink::config
