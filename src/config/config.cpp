@@ -585,13 +585,13 @@ config reader::read(const toml::table& root_table) {
     fail(root.pos, "links", "missing required key; add at least one [[links]] table");
   }
   const toml::array* arr = links->as_array();
+  if (arr != nullptr && arr->empty()) {
+    fail(*links, "links", "at least one link is required; add a [[links]] table");
+  }
   if (arr == nullptr || !arr->is_array_of_tables()) {
     const std::string got =
         arr == nullptr ? std::string(type_name(*links)) : std::string("an array of non-tables");
     fail(*links, "links", "expected an array of tables ([[links]]), got " + got);
-  }
-  if (arr->empty()) {
-    fail(*links, "links", "at least one link is required; add a [[links]] table");
   }
   std::map<std::string, toml::source_position> names;
   for (std::size_t i = 0; i < arr->size(); ++i) {

@@ -1,0 +1,653 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+using klink::config::config_error;
+using klink::config::parse_config;
+
+// Base document; every malformed case below is written out in full so that
+// the expected line:col can be read straight off the text.
+constexpr const char* minimal = R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+)";
+
+// Returns the error that parsing `text` raises, or fails the test.
+config_error error_of(const std::string& text) {
+  try {
+    parse_config(text, "t.toml");
+  } catch (const config_error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "expected a config_error for:\n" << text;
+  return config_error("t.toml", "no error");
+}
+
+TEST(config, minimal_config_gets_defaults) {
+  const auto cfg = parse_config(minimal, "t.toml");
+  EXPECT_EQ(cfg.source_file, "t.toml");
+  EXPECT_EQ(cfg.log.level, klink::config::log_level::info);
+  EXPECT_EQ(cfg.log.format, klink::config::log_format::text);
+  EXPECT_EQ(cfg.admin.host, "127.0.0.1");
+  EXPECT_EQ(cfg.admin.port, 8083);
+  ASSERT_EQ(cfg.links.size(), 1u);
+  const auto& link = cfg.links[0];
+  EXPECT_EQ(link.name, "dr");
+  EXPECT_EQ(link.source.bootstrap_servers, std::vector<std::string>{"127.0.0.1:19092"});
+  EXPECT_EQ(link.source.client_id, "klink-dr");
+  EXPECT_EQ(link.destination.client_id, "klink-dr");
+  EXPECT_EQ(link.destination.replication_factor, -1);
+  EXPECT_EQ(link.mirror.start, klink::config::start_position::earliest);
+  EXPECT_EQ(link.mirror.fetch_max_wait_ms, 500);
+  EXPECT_EQ(link.mirror.fetch_max_bytes, 52428800);
+  EXPECT_EQ(link.mirror.partition_fetch_max_bytes, 8388608);
+  EXPECT_EQ(link.mirror.max_buffered_bytes, 134217728);
+  EXPECT_EQ(link.mirror.max_in_flight, 5);
+  EXPECT_EQ(link.mirror.request_timeout_ms, 30000);
+}
+
+TEST(config, every_key_is_read) {
+  const auto cfg = parse_config(R"([log]
+level = "debug"
+format = "json"
+[admin]
+listen = "[::1]:9000"
+[[links]]
+name = "a.b_c-1"
+[links.source]
+bootstrap_servers = ["src-1:9092", "[fd00::1]:9093"]
+client_id = "src-client"
+[links.destination]
+bootstrap_servers = ["dst:9092"]
+client_id = "dst-client"
+replication_factor = 3
+[links.topics]
+include = ["orders", "payments\\..*"]
+exclude = ["payments\\.tmp"]
+[links.mirror]
+start = "latest"
+fetch_max_wait_ms = 0
+fetch_max_bytes = 1048576
+partition_fetch_max_bytes = 1024
+max_buffered_bytes = 1024
+max_in_flight = 1
+request_timeout_ms = 600000
+[[links]]
+name = "second"
+[links.source]
+bootstrap_servers = ["s:1"]
+[links.destination]
+bootstrap_servers = ["d:65535"]
+[links.topics]
+include = ["x"]
+)",
+                                "t.toml");
+  EXPECT_EQ(cfg.log.level, klink::config::log_level::debug);
+  EXPECT_EQ(cfg.log.format, klink::config::log_format::json);
+  EXPECT_EQ(cfg.admin.host, "::1");
+  EXPECT_EQ(cfg.admin.port, 9000);
+  ASSERT_EQ(cfg.links.size(), 2u);
+  const auto& l = cfg.links[0];
+  EXPECT_EQ(l.name, "a.b_c-1");
+  EXPECT_EQ(l.source.bootstrap_servers.size(), 2u);
+  EXPECT_EQ(l.source.client_id, "src-client");
+  EXPECT_EQ(l.destination.client_id, "dst-client");
+  EXPECT_EQ(l.destination.replication_factor, 3);
+  EXPECT_EQ(l.topics.include().size(), 2u);
+  EXPECT_EQ(l.topics.exclude().size(), 1u);
+  EXPECT_EQ(l.mirror.start, klink::config::start_position::latest);
+  EXPECT_EQ(l.mirror.fetch_max_wait_ms, 0);
+  EXPECT_EQ(l.mirror.fetch_max_bytes, 1048576);
+  EXPECT_EQ(l.mirror.partition_fetch_max_bytes, 1024);
+  EXPECT_EQ(l.mirror.max_buffered_bytes, 1024);
+  EXPECT_EQ(l.mirror.max_in_flight, 1);
+  EXPECT_EQ(l.mirror.request_timeout_ms, 600000);
+  EXPECT_EQ(cfg.links[1].name, "second");
+  EXPECT_EQ(cfg.links[1].source.client_id, "klink-second");
+}
+
+TEST(config, admin_port_zero_means_any_free_port) {
+  const auto cfg = parse_config(std::string("[admin]\nlisten = \"localhost:0\"\n") + minimal, "t");
+  EXPECT_EQ(cfg.admin.host, "localhost");
+  EXPECT_EQ(cfg.admin.port, 0);
+}
+
+TEST(topic_filter, whole_name_match_with_excludes) {
+  const klink::config::topic_filter f({"orders", "payments\\..*"}, {".*\\.tmp"});
+  EXPECT_TRUE(f.matches("orders"));
+  EXPECT_FALSE(f.matches("orders-dlq"));  // whole name, not a prefix
+  EXPECT_FALSE(f.matches("my-orders"));
+  EXPECT_TRUE(f.matches("payments.eu"));
+  EXPECT_FALSE(f.matches("payments"));
+  EXPECT_FALSE(f.matches("payments.eu.tmp"));
+  EXPECT_FALSE(f.matches(""));
+}
+
+TEST(topic_filter, internal_topics_never_match) {
+  const klink::config::topic_filter f({".*"}, {});
+  EXPECT_TRUE(f.matches("anything"));
+  EXPECT_TRUE(f.matches("_single_underscore"));
+  EXPECT_FALSE(f.matches("__consumer_offsets"));
+  EXPECT_FALSE(f.matches("__transaction_state"));
+}
+
+TEST(topic_filter, copies_keep_working) {
+  klink::config::topic_filter copy;
+  {
+    const klink::config::topic_filter f({"a.*"}, {"ab"});
+    copy = f;
+  }
+  EXPECT_TRUE(copy.matches("ac"));
+  EXPECT_FALSE(copy.matches("ab"));
+  EXPECT_FALSE(klink::config::topic_filter().matches("a"));
+}
+
+TEST(topic_filter, bad_pattern_throws) {
+  EXPECT_THROW(klink::config::topic_filter({"("}, {}), std::regex_error);
+}
+
+TEST(config, load_config_reads_file_and_reports_missing_file) {
+  const auto dir = std::filesystem::temp_directory_path() / "klink_config_test";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "ok.toml";
+  std::ofstream(path) << minimal;
+  const auto cfg = klink::config::load_config(path);
+  EXPECT_EQ(cfg.source_file, path.string());
+  EXPECT_EQ(cfg.links.size(), 1u);
+
+  try {
+    klink::config::load_config(dir / "missing.toml");
+    FAIL() << "expected config_error";
+  } catch (const config_error& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "missing.toml").string() +
+                                         ": cannot read config file: No such file or directory");
+  }
+  try {
+    klink::config::load_config(dir);
+    FAIL() << "expected config_error";
+  } catch (const config_error& e) {
+    EXPECT_EQ(std::string(e.what()), dir.string() + ": cannot read config file: is a directory");
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(config, error_carries_its_parts) {
+  const auto e = error_of("nope = 1\n");
+  EXPECT_EQ(e.file(), "t.toml");
+  EXPECT_EQ(e.line(), 1u);
+  EXPECT_EQ(e.column(), 1u);
+  EXPECT_EQ(e.key(), "nope");
+  EXPECT_EQ(e.message(), "unknown key; expected one of: log, admin, links");
+}
+
+// Each malformed document, the exact message (which includes key path and
+// line:col), and why it matters.
+struct malformed_case {
+  const char* name;
+  const char* text;
+  const char* expected;
+};
+
+// Names the case in failure output instead of dumping its bytes.
+void PrintTo(const malformed_case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class malformed : public testing::TestWithParam<malformed_case> {};
+
+TEST_P(malformed, reports_key_and_position) {
+  const auto& c = GetParam();
+  EXPECT_EQ(std::string(error_of(c.text).what()), c.expected);
+}
+
+const malformed_case malformed_cases[] = {
+    {"unknown_top_level_key", R"([lgo]
+level = "info"
+)",
+     R"(t.toml:1:2: lgo: unknown key; did you mean "log"?)"},
+    {"unknown_top_level_key_without_suggestion", R"(color = true
+)",
+     "t.toml:1:1: color: unknown key; expected one of: log, admin, links"},
+    {"unknown_nested_key", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+fetch_max_byte = 1048576
+)",
+     R"(t.toml:10:1: links[0].mirror.fetch_max_byte: unknown key; did you mean "fetch_max_bytes"?)"},
+    {"replication_factor_only_on_destination", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+replication_factor = 3
+)",
+     "t.toml:5:1: links[0].source.replication_factor: unknown key; expected one of: "
+     "bootstrap_servers, client_id"},
+    {"unknown_key_in_second_link", R"([[links]]
+name = "a"
+[links.source]
+bootstrap_servers = ["s:1"]
+[links.destination]
+bootstrap_servers = ["d:1"]
+[links.topics]
+include = ["x"]
+[[links]]
+name = "b"
+topic = ["x"]
+)",
+     R"(t.toml:11:1: links[1].topic: unknown key; did you mean "topics"?)"},
+    {"string_instead_of_integer", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+fetch_max_wait_ms = "500"
+)",
+     "t.toml:10:21: links[0].mirror.fetch_max_wait_ms: expected an integer, got a string; "
+     "write the number without quotes"},
+    {"float_instead_of_integer", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+replication_factor = 3.0
+)",
+     "t.toml:7:22: links[0].destination.replication_factor: expected an integer, got a float"},
+    {"integer_instead_of_string", R"([[links]]
+name = 7
+)",
+     "t.toml:2:8: links[0].name: expected a string, got an integer"},
+    {"string_instead_of_array", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = "127.0.0.1:19092"
+)",
+     "t.toml:4:21: links[0].source.bootstrap_servers: expected an array of strings, got a "
+     "string; write bootstrap_servers = [\"host:port\", ...]"},
+    {"non_string_array_element", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092", 9092]
+)",
+     "t.toml:4:41: links[0].source.bootstrap_servers[1]: expected a string, got an integer"},
+    {"log_not_a_table", R"(log = "debug"
+)",
+     "t.toml:1:7: log: expected a table ([log]), got a string"},
+    {"bad_start_enum", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+start = "earlist"
+)",
+     R"(t.toml:10:9: links[0].mirror.start: expected one of: earliest, latest; got "earlist")"},
+    {"bad_log_level", R"([log]
+level = "warning"
+)",
+     R"(t.toml:2:9: log.level: expected one of: trace, debug, info, warn, error; got "warning")"},
+    {"bad_log_format", R"([log]
+format = "yaml"
+)",
+     R"(t.toml:2:10: log.format: expected one of: text, json; got "yaml")"},
+    {"bad_regex", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders", "payments("]
+)",
+     "t.toml:8:22: links[0].topics.include[1]: invalid regular expression \"payments(\": "
+     "Mismatched '(' and ')' in regular expression; patterns are ECMAScript regexes matched "
+     "against the whole topic name"},
+    {"bad_exclude_regex", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+exclude = ["[a-"]
+)",
+     "t.toml:9:12: links[0].topics.exclude[0]: invalid regular expression \"[a-\": Invalid end of "
+     "'[x-x]' range in regular expression; patterns are ECMAScript regexes matched against the "
+     "whole topic name"},
+    {"empty_include_pattern", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = [""]
+)",
+     "t.toml:8:12: links[0].topics.include[0]: empty pattern; write a topic name or an "
+     "ECMAScript regex"},
+    {"empty_include_list", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = []
+)",
+     "t.toml:8:11: links[0].topics.include: must not be empty; add include = "
+     "[\"topic-regex\", ...]"},
+    {"empty_bootstrap_list", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = []
+)",
+     "t.toml:4:21: links[0].source.bootstrap_servers: must not be empty; add "
+     "bootstrap_servers = [\"host:port\", ...]"},
+    {"bootstrap_without_port", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["localhost"]
+)",
+     "t.toml:4:22: links[0].source.bootstrap_servers[0]: \"localhost\" has no port; expected "
+     "host:port, e.g. \"127.0.0.1:9092\""},
+    {"bootstrap_port_out_of_range", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["a:9092", "b:99999"]
+)",
+     "t.toml:6:32: links[0].destination.bootstrap_servers[1]: port \"99999\" in \"b:99999\" is "
+     "not a number in 1..65535"},
+    {"bootstrap_port_zero", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["b:0"]
+)",
+     "t.toml:4:22: links[0].source.bootstrap_servers[0]: port \"0\" in \"b:0\" is not a number "
+     "in 1..65535"},
+    {"bootstrap_ipv6_without_brackets", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["::1:9092"]
+)",
+     "t.toml:4:22: links[0].source.bootstrap_servers[0]: \"::1:9092\" looks like an IPv6 "
+     "address; put it in brackets, e.g. \"[::1]:9092\""},
+    {"bootstrap_bad_host_character", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["my host:9092"]
+)",
+     "t.toml:4:22: links[0].source.bootstrap_servers[0]: \"my host:9092\" has an invalid "
+     "character \" \" in the host; expected a hostname or an IP address"},
+    {"admin_listen_without_port", R"([admin]
+listen = "127.0.0.1"
+)",
+     "t.toml:2:10: admin.listen: \"127.0.0.1\" has no port; expected host:port, e.g. "
+     "\"127.0.0.1:8083\""},
+    {"admin_listen_unclosed_bracket", R"([admin]
+listen = "[::1:8083"
+)",
+     "t.toml:2:10: admin.listen: \"[::1:8083\" has no closing ']'; write IPv6 addresses as "
+     "\"[::1]:9092\""},
+    {"duplicate_link_names", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["s:1"]
+[links.destination]
+bootstrap_servers = ["d:1"]
+[links.topics]
+include = ["x"]
+[[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["s:1"]
+[links.destination]
+bootstrap_servers = ["d:1"]
+[links.topics]
+include = ["y"]
+)",
+     R"(t.toml:10:8: links[1].name: duplicate link name "dr" (first used at line 2); link names must be unique)"},
+    {"bad_link_name", R"([[links]]
+name = "my link"
+)",
+     R"(t.toml:2:8: links[0].name: invalid link name "my link"; use 1..64 characters from A-Z a-z 0-9 . _ -)"},
+    {"link_name_too_long", R"([[links]]
+name = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+)",
+     R"(t.toml:2:8: links[0].name: invalid link name "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"; use 1..64 characters from A-Z a-z 0-9 . _ -)"},
+    {"bad_client_id", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["s:1"]
+client_id = ""
+)",
+     R"(t.toml:5:13: links[0].source.client_id: invalid client id ""; use 1..255 printable ASCII characters without spaces)"},
+    {"max_in_flight_too_high", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+max_in_flight = 6
+)",
+     "t.toml:10:17: links[0].mirror.max_in_flight: 6 is out of range; expected 1..5 "
+     "(idempotent producers keep ordering with at most 5)"},
+    {"fetch_max_wait_too_long", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+fetch_max_wait_ms = 60001
+)",
+     "t.toml:10:21: links[0].mirror.fetch_max_wait_ms: 60001 is out of range; expected 0..60000 "
+     "(milliseconds)"},
+    {"fetch_max_bytes_too_small", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+fetch_max_bytes = 1023
+)",
+     "t.toml:10:19: links[0].mirror.fetch_max_bytes: 1023 is out of range; expected "
+     "1024..1073741824 (1 KiB..1 GiB)"},
+    {"request_timeout_too_short", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+request_timeout_ms = -5
+)",
+     "t.toml:10:22: links[0].mirror.request_timeout_ms: -5 is out of range; expected "
+     "1000..600000 (milliseconds)"},
+    {"replication_factor_zero", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+replication_factor = 0
+)",
+     "t.toml:7:22: links[0].destination.replication_factor: 0 is not a valid replication "
+     "factor; expected -1 (broker default) or 1..32767"},
+    {"replication_factor_too_big", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+replication_factor = 32768
+)",
+     "t.toml:7:22: links[0].destination.replication_factor: 32768 is out of range; expected "
+     "-1..32767 (-1 for the broker default, else 1..32767)"},
+    {"partition_fetch_max_bytes_above_fetch_max_bytes", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+fetch_max_bytes = 1048576
+partition_fetch_max_bytes = 2097152
+)",
+     "t.toml:11:29: links[0].mirror.partition_fetch_max_bytes: 2097152 exceeds fetch_max_bytes "
+     "(1048576); a partition's share cannot exceed the whole request: lower it or raise "
+     "fetch_max_bytes"},
+    {"fetch_max_bytes_below_default_partition_fetch_max_bytes", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+fetch_max_bytes = 1048576
+)",
+     "t.toml:10:19: links[0].mirror.fetch_max_bytes: 1048576 is below partition_fetch_max_bytes "
+     "(default 8388608); raise it or set partition_fetch_max_bytes to at most 1048576"},
+    {"max_buffered_bytes_too_small", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+max_buffered_bytes = 4194304
+)",
+     "t.toml:10:22: links[0].mirror.max_buffered_bytes: 4194304 is below "
+     "partition_fetch_max_bytes (8388608); the buffer must hold at least one partition's fetch: "
+     "raise it"},
+    {"partition_fetch_max_bytes_above_default_buffer", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+fetch_max_bytes = 536870912
+partition_fetch_max_bytes = 268435456
+)",
+     "t.toml:11:29: links[0].mirror.partition_fetch_max_bytes: 268435456 exceeds "
+     "max_buffered_bytes (default 134217728); raise max_buffered_bytes or lower this"},
+    {"missing_links", R"([log]
+level = "info"
+)",
+     "t.toml:1:1: links: missing required key; add at least one [[links]] table"},
+    {"empty_document", "",
+     "t.toml:1:1: links: missing required key; add at least one [[links]] table"},
+    {"links_as_plain_table", R"([links]
+name = "dr"
+)",
+     "t.toml:1:1: links: expected an array of tables ([[links]]), got a table"},
+    {"links_empty_array", R"(links = []
+)",
+     "t.toml:1:9: links: at least one link is required; add a [[links]] table"},
+    {"missing_link_name", R"([log]
+level = "info"
+[[links]]
+[links.source]
+bootstrap_servers = ["s:1"]
+)",
+     R"(t.toml:3:1: links[0].name: missing required key; add name = "my-link")"},
+    {"missing_destination", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.topics]
+include = ["orders"]
+)",
+     "t.toml:1:1: links[0].destination: missing required table; add [links.destination] with "
+     "bootstrap_servers"},
+    {"missing_topics", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+)",
+     "t.toml:1:1: links[0].topics: missing required table; add [links.topics] with include = "
+     "[\"regex\", ...]"},
+    {"missing_include", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+exclude = ["x"]
+)",
+     "t.toml:7:1: links[0].topics.include: missing required key; add include = "
+     "[\"topic-regex\", ...]"},
+    {"missing_bootstrap_servers", R"([[links]]
+name = "dr"
+[links.source]
+client_id = "me"
+)",
+     "t.toml:3:1: links[0].source.bootstrap_servers: missing required key; add "
+     "bootstrap_servers = [\"host:port\", ...]"},
+    {"toml_syntax_error", R"([log]
+level = "info
+)",
+     "t.toml:2:14: TOML syntax error: Error while parsing string: unescaped control characters "
+     "other than TAB (U+0009) are explicitly prohibited"},
+    {"toml_duplicate_key", R"([log]
+level = "info"
+level = "debug"
+)",
+     "t.toml:3:9: TOML syntax error: Error while parsing key-value pair: cannot redefine "
+     "existing string 'level'"},
+};
+
+INSTANTIATE_TEST_SUITE_P(config, malformed, testing::ValuesIn(malformed_cases),
+                         [](const testing::TestParamInfo<malformed_case>& info) {
+                           return std::string(info.param.name);
+                         });
+
+}  // namespace
