@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <regex>
 #include <sstream>
@@ -172,6 +173,28 @@ TEST_F(log_test, concurrent_writers_never_interleave) {
     const int t = j["thread"];
     EXPECT_EQ(j["i"], seen[t]);  // each thread's lines stay in order
     ++seen[t];
+  }
+}
+
+TEST_F(log_test, reconfiguring_while_others_log_is_safe) {
+  use(log_level::info, log_format::json);
+  std::atomic<bool> stop{false};
+  std::thread writer([&stop] {
+    while (!stop.load())
+      log::info("tick", {{"n", 1}});
+  });
+  for (int i = 0; i < 50; ++i) {
+    use(log_level::info, i % 2 == 0 ? log_format::text : log_format::json);
+  }
+  stop.store(true);
+  writer.join();
+  for (const auto& l : lines_of(out_.str())) {
+    const bool json = !l.empty() && l.front() == '{';
+    if (json) {
+      EXPECT_EQ(nlohmann::json::parse(l)["msg"], "tick");
+    } else {
+      EXPECT_NE(l.find(" INFO  tick n=1"), std::string::npos) << l;
+    }
   }
 }
 
