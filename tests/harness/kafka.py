@@ -40,7 +40,7 @@ TOOL_HEAP = ["-Xmx512m"]
 # base ports at least 2 * CONTROLLER_PORT_OFFSET apart.
 CONTROLLER_PORT_OFFSET = 50
 
-# Short names accepted by run_tool() and `scripts/kafka tool`. Same classes in 3.9 and 4.x.
+# Short names accepted by run_tool() and `scripts/kafka tool` (4.x classes; 3.x differences below).
 TOOLS = {
     "topics": "org.apache.kafka.tools.TopicCommand",
     "producer-perf": "org.apache.kafka.tools.ProducerPerformance",
@@ -59,6 +59,14 @@ TOOLS = {
     "storage": "kafka.tools.StorageTool",
     "mirror-maker": "org.apache.kafka.connect.mirror.MirrorMaker",
 }
+TOOLS_3X = {"console-producer": "kafka.tools.ConsoleProducer"}
+
+
+def tool_class(version: str, name: str) -> str:
+    """The class behind a TOOLS alias for Kafka `version`; other names pass through."""
+    if major_version(version) < 4 and name in TOOLS_3X:
+        return TOOLS_3X[name]
+    return TOOLS.get(name, name)
 
 
 class KafkaError(RuntimeError):
@@ -158,7 +166,7 @@ def _log_config_args(version: str) -> list[str]:
 def java_command(version: str, class_name: str, args: list[str], heap: list[str] | None = None,
                  jvm_args: list[str] | None = None) -> list[str]:
     """The command line that runs `class_name` (or a TOOLS alias) from Kafka `version`'s jars."""
-    class_name = TOOLS.get(class_name, class_name)
+    class_name = tool_class(version, class_name)
     return [java_binary(), *(heap if heap is not None else TOOL_HEAP),
             "-XX:+UseG1GC", "-Djava.awt.headless=true", *_log_config_args(version), *(jvm_args or []),
             "-cp", str(lib_dir(version)) + "/*", class_name, *args]
@@ -666,7 +674,7 @@ class KafkaCluster:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input,
                               stdin=None if input is not None else subprocess.DEVNULL)
         if check and proc.returncode != 0:
-            raise KafkaError(f"{TOOLS.get(class_name, class_name)} exited {proc.returncode}\n"
+            raise KafkaError(f"{tool_class(self.version, class_name)} exited {proc.returncode}\n"
                              f"stdout:\n{_tail(proc.stdout)}\nstderr:\n{_tail(proc.stderr)}")
         return proc
 

@@ -13,6 +13,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -192,7 +193,7 @@ class KlinkProcess:
 
 @pytest.fixture
 def klink_process(klink_bin, tmp_path, source_cluster, dest_cluster):
-    """Factory: klink_process(topics=[...], extra={...}, links=None) -> started KlinkProcess.
+    """Factory: klink_process(topics=[...], extra={...}, links=None, include=None) -> started KlinkProcess.
 
     The default config mirrors `topics` from source_cluster to dest_cluster from the
     earliest offset; `extra` is deep-merged into it; `links` replaces the [[links]] list.
@@ -200,7 +201,10 @@ def klink_process(klink_bin, tmp_path, source_cluster, dest_cluster):
     started: list[KlinkProcess] = []
 
     def factory(topics: list[str] | None = None, extra: dict | None = None, links: list[dict] | None = None,
-                name: str | None = None, start: bool = True, log_level: str = "debug") -> KlinkProcess:
+                name: str | None = None, start: bool = True, log_level: str = "debug",
+                include: list[str] | None = None) -> KlinkProcess:
+        # `topics` are literal names (made into whole-name regexes); `include` are raw regexes.
+        patterns = [re.sub(r"([.+*?^$()\[\]{}|\\])", r"\\\1", t) for t in topics or []] + list(include or [])
         config = {
             "log": {"level": log_level, "format": "text"},
             "admin": {"listen": f"127.0.0.1:{free_port()}"},
@@ -208,7 +212,7 @@ def klink_process(klink_bin, tmp_path, source_cluster, dest_cluster):
                 "name": "test",
                 "source": {"bootstrap_servers": source_cluster.bootstrap_servers},
                 "destination": {"bootstrap_servers": dest_cluster.bootstrap_servers},
-                "topics": {"include": list(topics or [])},
+                "topics": {"include": patterns},
                 "mirror": {"start": "earliest"},
             }],
         }

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 import subprocess
 import tomllib
+import zipfile
 
 import pytest
 from conftest import REPO_ROOT, RUN_DIR, to_toml
-from harness.kafka import OLD_VERSION, KafkaCluster
+from harness.kafka import DEFAULT_VERSION, OLD_VERSION, TOOLS, KafkaCluster, fetch, tool_class
 from kafka_checks import (
     CODECS,
     Record,
@@ -177,3 +178,24 @@ def test_toml_writer_round_trips():
                       "topics": {"include": ["x.*"]}, "mirror": {"start": "earliest"}},
                      {"name": "b\"q", "enabled": False, "n": 3}]}
     assert tomllib.loads(to_toml(doc)) == doc
+
+
+def test_klink_process_writes_a_config_klink_accepts(klink_process, klink_bin, topic_name):
+    proc = klink_process(topics=[topic_name, "with.dot"], start=False)
+    proc.config_path.write_text(to_toml(proc.config))
+    parsed = tomllib.loads(proc.config_path.read_text())
+    assert parsed["links"][0]["topics"]["include"] == [topic_name, "with\\.dot"]
+    checked = subprocess.run([str(klink_bin), "validate", "--config", str(proc.config_path)],
+                             capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize("version", [DEFAULT_VERSION, OLD_VERSION])
+def test_every_tool_alias_names_a_class_in_the_jars(version):
+    classes = set()
+    for jar in fetch(version).glob("*.jar"):
+        with zipfile.ZipFile(jar) as z:
+            classes.update(n for n in z.namelist() if n.endswith(".class"))
+    missing = {alias: tool_class(version, alias) for alias in TOOLS
+               if tool_class(version, alias).replace(".", "/") + ".class" not in classes}
+    assert not missing
