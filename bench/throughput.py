@@ -68,6 +68,7 @@ class Result:
     wall_seconds: float | None = None          # process start to last record (mirrors: incl. start-up)
     steady_seconds: float | None = None        # first record seen on the destination to last
     steady_cpu_s_per_gb: float | None = None   # CPU spent in the steady window only, per GB moved in it
+    polled_mb_per_s: float | None = None       # ceiling only: timed by the mirrors' poller instead
     destination_records: int | None = None
     exit_code: int | None = None
     log: str | None = None
@@ -215,14 +216,64 @@ def producer_perf_cmd(cluster: KafkaCluster, topic: str, records: int) -> list[s
         "--throughput", "-1", "--producer-props", f"bootstrap.servers={cluster.bootstrap}", *PRODUCER_PROPS])
 
 
+class Window:
+    """What a poller saw arrive on the destination: the first and the last poll
+    that found records. The rate counts only what arrived between those two
+    polls, so neither start-up nor the records that came before the first poll
+    bias it; the error is about one poll interval at each end."""
+
+    def __init__(self):
+        self.first: tuple[float, int, float | None] | None = None  # (monotonic time, records, child CPU s)
+        self.last: tuple[float, int, float | None] | None = None
+        self.seen = 0
+
+    def observe(self, now: float, count: int | None, cpu: float | None):
+        if not count:
+            return
+        self.seen = count
+        if self.first is None:
+            self.first = (now, count, cpu)
+        self.last = (now, count, cpu)
+
+    @property
+    def seconds(self) -> float | None:
+        return self.last[0] - self.first[0] if self.first else None
+
+    @property
+    def moved(self) -> int:
+        return self.last[1] - self.first[1] if self.first else 0
+
+    def mb_per_s(self) -> float | None:
+        seconds = self.seconds
+        return self.moved * RECORD_SIZE / MIB / seconds if seconds and self.moved > 0 else None
+
+    def cpu_s_per_gb(self) -> float | None:
+        if not self.first or self.first[2] is None or self.last[2] is None or self.moved <= 0:
+            return None
+        return (self.last[2] - self.first[2]) / (self.moved * RECORD_SIZE / GIB)
+
+
 _PERF_LINE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\)")
 
 
-def run_producer_perf(cluster: KafkaCluster, topic: str, records: int, log: Path, timeout: float) -> tuple[Child, float]:
+def run_producer_perf(cluster: KafkaCluster, topic: str, records: int, log: Path, timeout: float,
+                      probe: OffsetProbe | None = None) -> tuple[Child, float, Window]:
+    """Runs ProducerPerformance to completion; with `probe`, also times it the way the
+    mirrors are timed (end offsets on the cluster it writes to)."""
     child = Child(f"producer-perf {topic}", producer_perf_cmd(cluster, topic, records), log)
-    if not child.wait(timeout):
+    window = Window()
+    deadline = child.started + timeout
+    try:
+        while child.poll() or (probe is not None and window.seen < records and child.exit_code == 0):
+            if probe is not None:
+                cpu = child.live_cpu_seconds()
+                window.observe(time.monotonic(), probe.end_offsets(topic), cpu)
+            if time.monotonic() > deadline:
+                raise BenchError(f"ProducerPerformance into {topic} did not finish in {timeout:.0f}s; "
+                                 f"log {log}:\n{tail(log)}")
+            time.sleep(POLL_INTERVAL)
+    finally:
         child.stop(5)
-        raise BenchError(f"ProducerPerformance into {topic} did not finish in {timeout:.0f}s; log {log}:\n{tail(log)}")
     if child.exit_code != 0:
         raise BenchError(f"ProducerPerformance into {topic} exited {child.exit_code}; log {log}:\n{tail(log)}")
     # Its last summary line covers the whole run; the periodic lines say "records sent, ... MB/sec" too.
@@ -232,23 +283,32 @@ def run_producer_perf(cluster: KafkaCluster, topic: str, records: int, log: Path
     sent, _, mb_s = matches[-1]
     if int(sent) != records:
         raise BenchError(f"ProducerPerformance reports {sent} records sent, expected {records}; log {log}")
-    return child, float(mb_s)
+    return child, float(mb_s), window
 
 
 def run_ceiling(dst: KafkaCluster, records: int, timeout: float) -> Result:
     dst.create_topic(CEILING_TOPIC, PARTITIONS, 1)
     log = RUN_DIR / "ceiling.log"
-    child, mb_s = run_producer_perf(dst, CEILING_TOPIC, records, log, timeout)
+    probe = OffsetProbe(dst.bootstrap)
+    try:
+        child, mb_s, window = run_producer_perf(dst, CEILING_TOPIC, records, log, timeout, probe)
+    finally:
+        probe.close()
     gb = records * RECORD_SIZE / GIB
-    return Result("ceiling", "ProducerPerformance -> destination", records, mb_per_s=mb_s,
-                  cpu_seconds=child.cpu_seconds(), cpu_s_per_gb=child.cpu_seconds() / gb,
-                  peak_rss_mib=child.peak_rss_mib(), wall_seconds=time.monotonic() - child.started,
-                  exit_code=child.exit_code, log=str(log))
+    result = Result("ceiling", "ProducerPerformance -> destination", records, mb_per_s=mb_s,
+                    cpu_seconds=child.cpu_seconds(), cpu_s_per_gb=child.cpu_seconds() / gb,
+                    peak_rss_mib=child.peak_rss_mib(), wall_seconds=time.monotonic() - child.started,
+                    steady_seconds=window.seconds, steady_cpu_s_per_gb=window.cpu_s_per_gb(),
+                    destination_records=window.seen, exit_code=child.exit_code, log=str(log))
+    # The headline is ProducerPerformance's own figure; the same poller that times
+    # the mirrors gives a second one, to see how far apart the two methods are.
+    result.polled_mb_per_s = window.mb_per_s()
+    return result
 
 
 def preload_source(src: KafkaCluster, records: int, timeout: float) -> float:
     src.create_topic(DATA_TOPIC, PARTITIONS, 1)
-    _, mb_s = run_producer_perf(src, DATA_TOPIC, records, RUN_DIR / "preload.log", timeout)
+    _, mb_s, _ = run_producer_perf(src, DATA_TOPIC, records, RUN_DIR / "preload.log", timeout)
     probe = OffsetProbe(src.bootstrap)
     try:
         total = probe.end_offsets(DATA_TOPIC)
@@ -263,28 +323,20 @@ def watch_mirror(part: str, label: str, child: Child, dst: KafkaCluster, topic: 
                  timeout: float) -> Result:
     """Polls the destination until `topic` holds `records` records, then stops the child."""
     probe = OffsetProbe(dst.bootstrap)
-    first_t = first_count = first_cpu = None
-    last_t = last_count = last_cpu = None
+    window = Window()
     deadline = child.started + timeout
-    seen = 0
     try:
-        while True:
+        while window.seen < records:
             if not child.poll():
-                raise BenchError(f"{part} exited early (code {child.exit_code}) with {seen}/{records} records "
-                                 f"on the destination; log {child.log_path}:\n{tail(child.log_path)}")
+                raise BenchError(f"{part} exited early (code {child.exit_code}) with {window.seen}/{records} "
+                                 f"records on the destination; log {child.log_path}:\n{tail(child.log_path)}")
             count = probe.end_offsets(topic)
-            now = time.monotonic()
-            cpu = child.live_cpu_seconds()
-            if count:
-                seen = count
-                if first_t is None:
-                    first_t, first_count, first_cpu = now, count, cpu
-                if count >= records:
-                    last_t, last_count, last_cpu = now, count, cpu
-                    break
-            if now > deadline:
-                raise BenchError(f"{part}: only {seen}/{records} records in {topic} on the destination after "
-                                 f"{timeout:.0f}s; log {child.log_path}:\n{tail(child.log_path)}")
+            window.observe(time.monotonic(), count, child.live_cpu_seconds())
+            if window.seen >= records:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"{part}: only {window.seen}/{records} records in {topic} on the destination "
+                                 f"after {timeout:.0f}s; log {child.log_path}:\n{tail(child.log_path)}")
             time.sleep(POLL_INTERVAL)
     except BaseException:
         child.stop(5)
@@ -294,23 +346,13 @@ def watch_mirror(part: str, label: str, child: Child, dst: KafkaCluster, topic: 
     final = probe.end_offsets(topic)
     probe.close()
 
-    result = Result(part, label, records, wall_seconds=last_t - child.started, exit_code=child.exit_code,
-                    log=str(child.log_path), destination_records=final)
     gb = records * RECORD_SIZE / GIB
-    result.cpu_seconds = child.cpu_seconds()
-    result.cpu_s_per_gb = result.cpu_seconds / gb
-    result.peak_rss_mib = child.peak_rss_mib()
-    # The rate counts what arrived between the first poll that saw records and
-    # the poll that saw the last one, so neither start-up nor the records that
-    # came before the first poll bias it.
-    window = last_t - first_t
-    moved = last_count - first_count
-    result.steady_seconds = window
-    if window > 0 and moved > 0:
-        result.mb_per_s = moved * RECORD_SIZE / MIB / window
-        if first_cpu is not None and last_cpu is not None:
-            result.steady_cpu_s_per_gb = (last_cpu - first_cpu) / (moved * RECORD_SIZE / GIB)
-    else:
+    result = Result(part, label, records, mb_per_s=window.mb_per_s(), cpu_seconds=child.cpu_seconds(),
+                    cpu_s_per_gb=child.cpu_seconds() / gb, peak_rss_mib=child.peak_rss_mib(),
+                    wall_seconds=window.last[0] - child.started, steady_seconds=window.seconds,
+                    steady_cpu_s_per_gb=window.cpu_s_per_gb(), destination_records=final,
+                    exit_code=child.exit_code, log=str(child.log_path))
+    if result.mb_per_s is None:
         result.notes.append("all records arrived within one poll interval: too few records to time; "
                             "use more --records")
     if final != records:
@@ -398,6 +440,8 @@ def report(results: dict[str, Result], records: int, context: dict) -> tuple[str
             continue
         line = (f"{part:<8} {r.label:<36} MB/s {fmt(r.mb_per_s, 7, 1)}   cpu-s/GB {fmt(r.cpu_s_per_gb, 6, 1)}   "
                 f"peak RSS {fmt(r.peak_rss_mib, 5, 0)} MiB")
+        if part == "ceiling" and r.polled_mb_per_s is not None:
+            line += f"   (MB/s as polled on the destination {r.polled_mb_per_s:.1f})"
         if part != "ceiling" and r.wall_seconds is not None:
             line += f"   (wall {r.wall_seconds:.1f} s incl. start"
             if r.steady_cpu_s_per_gb is not None:
@@ -444,6 +488,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="extra MirrorMaker 2 property, for experiments (repeatable; off the default comparison)")
     p.add_argument("--keep", action="store_true", help="leave both clusters running at the end")
     args = p.parse_args(argv)
+    args.klink = args.klink.resolve()  # klink runs with its work folder as cwd
     args.parts = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in args.parts if s not in PARTS]
     if unknown or not args.parts:
@@ -500,12 +545,12 @@ def main(argv: list[str] | None = None) -> int:
                     results[part] = run_klink(args.klink, src, dst, args.records, args.timeout)
                 else:
                     results[part] = run_mm2(src, dst, args.records, args.timeout, args.mm2_extra)
-            except BenchError as e:
+            except (BenchError, OSError) as e:
                 # One failing mirror must not hide the other's figures.
                 print(f"bench: {part} failed: {e}", file=sys.stderr)
                 results[part] = Result(part, "FAILED", args.records, notes=[str(e).splitlines()[0]])
                 status = 1
-    except (BenchError, KafkaError) as e:
+    except (BenchError, KafkaError, OSError) as e:
         print(f"bench: {e}", file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
