@@ -61,18 +61,24 @@ if(NOT EXISTS "${_klink_stamp}")
   file(TOUCH "${_klink_stamp}")
 endif()
 
-find_package(Python3 REQUIRED COMPONENTS Interpreter)
-set(_klink_codegen "${PROJECT_SOURCE_DIR}/tools/kafka_codegen/kafka_codegen.py")
+# The generator needs only the standard library; prefer the system
+# interpreter over whatever a version manager put first on PATH.
+find_program(KLINK_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT KLINK_PYTHON3)
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)
+  set(KLINK_PYTHON3 "${Python3_EXECUTABLE}")
+endif()
+set(_klink_codegen "${CMAKE_CURRENT_LIST_DIR}/../tools/kafka_codegen/kafka_codegen.py")
 set(KLINK_KAFKA_GENERATED_DIR "${CMAKE_BINARY_DIR}/generated")
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_klink_codegen}")
 
 execute_process(
-  COMMAND "${Python3_EXECUTABLE}" "${_klink_codegen}" --list-outputs
+  COMMAND "${KLINK_PYTHON3}" "${_klink_codegen}" --list-outputs
           --out-dir "${KLINK_KAFKA_GENERATED_DIR}"
   OUTPUT_VARIABLE _klink_outputs OUTPUT_STRIP_TRAILING_WHITESPACE
   RESULT_VARIABLE _klink_rc)
 execute_process(
-  COMMAND "${Python3_EXECUTABLE}" "${_klink_codegen}" --list-inputs
+  COMMAND "${KLINK_PYTHON3}" "${_klink_codegen}" --list-inputs
           --spec-dir "${KLINK_KAFKA_SPEC_DIR}"
   OUTPUT_VARIABLE _klink_inputs OUTPUT_STRIP_TRAILING_WHITESPACE
   RESULT_VARIABLE _klink_rc2)
@@ -95,7 +101,7 @@ endforeach()
 
 add_custom_command(
   OUTPUT ${_klink_outputs}
-  COMMAND "${Python3_EXECUTABLE}" "${_klink_codegen}"
+  COMMAND "${KLINK_PYTHON3}" "${_klink_codegen}"
           --spec-dir "${KLINK_KAFKA_SPEC_DIR}" --out-dir "${KLINK_KAFKA_GENERATED_DIR}"
   DEPENDS "${_klink_codegen}" ${_klink_inputs}
   COMMENT "Generating Kafka message codecs (kafka-clients ${KLINK_KAFKA_CLIENTS_VERSION})"
