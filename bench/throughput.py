@@ -518,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: no klink binary at {args.klink}; run scripts/build first (or pass --klink PATH)",
               file=sys.stderr)
         return 2
+    # Explicitly: a shell's background job inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     context = {"load_before": load_average(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -557,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: interrupted; stopping brokers", file=sys.stderr)
         status = 130
     finally:
+        # A second Ctrl-C must not cut the brokers' shutdown short (it is bounded).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if args.keep:
             print(f"bench: --keep: brokers left running ({src.bootstrap} / {dst.bootstrap}); stop them with "
                   f"scripts/kafka stop --name bench-source && scripts/kafka stop --name bench-destination",
