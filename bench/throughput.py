@@ -450,17 +450,25 @@ def report(results: dict[str, Result], records: int, context: dict) -> tuple[str
         lines.append(line)
     k, c, m = results.get("klink"), results.get("ceiling"), results.get("mm2")
     ratios = {}
+
+    def verdict(value: float | None, target: float, at_least: bool) -> str:
+        if value is None:
+            return "n/a"
+        return "met" if (value >= target if at_least else value <= target) else "missed"
+
+    def add(key: str, title: str, value: float | None, target: float, at_least: bool):
+        ratios[key] = value
+        lines.append(f"{title} {fmt(value, 5, 2)}   (target {'>=' if at_least else '<='} {target:.2f}: "
+                     f"{verdict(value, target, at_least)})")
+
     if k and c:
-        ratios["klink_over_ceiling_throughput"] = ratio(k.mb_per_s, c.mb_per_s)
-        lines.append(f"klink / ceiling   throughput {fmt(ratios['klink_over_ceiling_throughput'], 5, 2)}   "
-                     f"(target >= {TARGETS['ceiling_ratio']})")
+        add("klink_over_ceiling_throughput", "klink / ceiling   throughput",
+            ratio(k.mb_per_s, c.mb_per_s), TARGETS["ceiling_ratio"], True)
     if k and m:
-        ratios["klink_over_mm2_throughput"] = ratio(k.mb_per_s, m.mb_per_s)
-        ratios["klink_over_mm2_cpu_s_per_gb"] = ratio(k.cpu_s_per_gb, m.cpu_s_per_gb)
-        lines.append(f"klink / mm2       throughput {fmt(ratios['klink_over_mm2_throughput'], 5, 2)}   "
-                     f"(target >= {TARGETS['mm2_ratio']})")
-        lines.append(f"klink / mm2       cpu-s/GB   {fmt(ratios['klink_over_mm2_cpu_s_per_gb'], 5, 2)}   "
-                     f"(target <= {TARGETS['mm2_cpu_ratio']:.2f})")
+        add("klink_over_mm2_throughput", "klink / mm2       throughput",
+            ratio(k.mb_per_s, m.mb_per_s), TARGETS["mm2_ratio"], True)
+        add("klink_over_mm2_cpu_s_per_gb", "klink / mm2       cpu-s/GB  ",
+            ratio(k.cpu_s_per_gb, m.cpu_s_per_gb), TARGETS["mm2_cpu_ratio"], False)
     for r in results.values():
         for note in r.notes:
             lines.append(f"note ({r.part}): {note}")
