@@ -155,6 +155,13 @@ class Child:
         return (int(fields[11]) + int(fields[12])) / ticks  # fields 14 and 15 of stat(5)
 
 
+def describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         data = path.read_bytes()[-64 * 1024:].decode(errors="replace")
@@ -275,7 +282,7 @@ def run_producer_perf(cluster: KafkaCluster, topic: str, records: int, log: Path
     finally:
         child.stop(5)
     if child.exit_code != 0:
-        raise BenchError(f"ProducerPerformance into {topic} exited {child.exit_code}; log {log}:\n{tail(log)}")
+        raise BenchError(f"ProducerPerformance into {topic}: {describe_exit(child.exit_code)}; log {log}:\n{tail(log)}")
     # Its last summary line covers the whole run; the periodic lines say "records sent, ... MB/sec" too.
     matches = _PERF_LINE.findall(log.read_text(errors="replace"))
     if not matches:
@@ -328,7 +335,7 @@ def watch_mirror(part: str, label: str, child: Child, dst: KafkaCluster, topic: 
     try:
         while window.seen < records:
             if not child.poll():
-                raise BenchError(f"{part} exited early (code {child.exit_code}) with {window.seen}/{records} "
+                raise BenchError(f"{part} exited early ({describe_exit(child.exit_code)}) with {window.seen}/{records} "
                                  f"records on the destination; log {child.log_path}:\n{tail(child.log_path)}")
             count = probe.end_offsets(topic)
             window.observe(time.monotonic(), count, child.live_cpu_seconds())
