@@ -1,0 +1,41 @@
+// Failures of a request as a whole, as opposed to Kafka error codes inside a response.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace klink::kafka {
+
+enum class client_errc : uint8_t {
+  network = 1,          // connect/read/write failed or the broker closed the connection
+  timeout,              // no response within request_timeout
+  unsupported_version,  // the broker speaks no version of this API that klink knows
+  decode,               // the response bytes do not parse: a protocol bug or corruption
+  closed,               // the connection was closed locally (shutdown)
+  no_broker,            // no known broker for the requested node id
+};
+
+struct client_error {
+  client_errc code;
+  std::string message;
+};
+
+inline const char* to_string(client_errc c) {
+  switch (c) {
+    case client_errc::network:
+      return "network";
+    case client_errc::timeout:
+      return "timeout";
+    case client_errc::unsupported_version:
+      return "unsupported_version";
+    case client_errc::decode:
+      return "decode";
+    case client_errc::closed:
+      return "closed";
+    case client_errc::no_broker:
+      return "no_broker";
+  }
+  return "unknown";
+}
+
+}  // namespace klink::kafka

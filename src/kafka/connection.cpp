@@ -1,0 +1,306 @@
+#include "kafka/connection.h"
+
+#include "kafka/error_code.h"
+#include "kafka/messages/api_versions.h"
+
+namespace klink::kafka {
+
+namespace {
+using asio::use_awaitable;
+using io_error = boost::system::error_code;
+
+int32_t read_int32_be(const std::byte* p) {
+  return static_cast<int32_t>(
+      (std::to_integer<uint32_t>(p[0]) << 24) | (std::to_integer<uint32_t>(p[1]) << 16) |
+      (std::to_integer<uint32_t>(p[2]) << 8) | std::to_integer<uint32_t>(p[3]));
+}
+}  // namespace
+
+std::shared_ptr<connection> connection::create(asio::any_io_executor executor, int32_t node_id,
+                                               broker_address address, connection_options options) {
+  return std::shared_ptr<connection>(
+      new connection(std::move(executor), node_id, std::move(address), std::move(options)));
+}
+
+connection::connection(asio::any_io_executor executor, int32_t node_id, broker_address address,
+                       connection_options options)
+    : executor_(executor),
+      node_id_(node_id),
+      address_(std::move(address)),
+      options_(std::move(options)),
+      tls_context_(asio::ssl::context::tls_client),
+      stream_(executor, tls_context_),
+      connected_signal_(executor) {}
+
+connection::~connection() {
+  io_error ignored;
+  stream_.next_layer().close(ignored);
+}
+
+asio::awaitable<std::expected<void, client_error>> connection::ensure_open() {
+  switch (state_) {
+    case state::open:
+      co_return std::expected<void, client_error>{};
+    case state::closed:
+      co_return std::unexpected(client_error{client_errc::closed, close_reason_});
+    case state::connecting: {
+      // Another coroutine is connecting: wait for its outcome.
+      auto self = shared_from_this();
+      io_error ec;
+      co_await connected_signal_.async_wait(asio::redirect_error(use_awaitable, ec));
+      co_return open_result_;
+    }
+    case state::idle:
+      break;
+  }
+  auto self = shared_from_this();
+  state_ = state::connecting;
+  connected_signal_.expires_at(asio::steady_timer::time_point::max());
+  open_result_ = co_await open();
+  if (open_result_) {
+    state_ = state::open;
+  } else {
+    close(open_result_.error().message);
+  }
+  connected_signal_.cancel();
+  co_return open_result_;
+}
+
+asio::awaitable<std::expected<void, client_error>> connection::open() {
+  auto self = shared_from_this();
+  io_error ec;
+  asio::ip::tcp::resolver resolver(executor_);
+  auto endpoints = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
+                                                   asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    co_return std::unexpected(client_error{
+        client_errc::network, "cannot resolve " + address_.to_string() + ": " + ec.message()});
+  }
+  // Bound the connect: a black-holed address must not hang the caller.
+  asio::steady_timer deadline(executor_, options_.connect_timeout);
+  bool timed_out = false;
+  deadline.async_wait([this, self, &timed_out](io_error wait_ec) {
+    if (!wait_ec && state_ == state::connecting) {
+      timed_out = true;
+      io_error ignored;
+      stream_.next_layer().cancel(ignored);
+    }
+  });
+  co_await asio::async_connect(stream_.next_layer(), endpoints,
+                               asio::redirect_error(use_awaitable, ec));
+  deadline.cancel();
+  if (ec) {
+    co_return std::unexpected(client_error{
+        client_errc::network, "cannot connect to " + address_.to_string() + ": " +
+                                  (timed_out ? std::string("timed out") : ec.message())});
+  }
+  stream_.next_layer().set_option(asio::ip::tcp::no_delay(true), ec);
+  // The read loop must run before the first request so responses are seen.
+  asio::co_spawn(executor_, read_loop(), asio::detached);
+  co_return co_await negotiate_versions();
+}
+
+asio::awaitable<std::expected<void, client_error>> connection::negotiate_versions() {
+  using api = msg::api_versions_api;
+  // The newest ApiVersions first; a broker that does not know it answers in
+  // v0 format with UNSUPPORTED_VERSION, and then v0 is asked for.
+  for (int16_t version : {api::request::max_version, int16_t{0}}) {
+    msg::api_versions_request request;
+    request.client_software_name = "klink";
+    request.client_software_version = "0.1.0";
+    const int32_t correlation_id = next_correlation_id();
+    wire_writer frame;
+    encode_request_frame(frame, request, version, correlation_id, options_.client_id);
+    auto raw = co_await send_frame(api::key, version, correlation_id, std::move(frame), {});
+    if (!raw) co_return std::unexpected(raw.error());
+    bytes_view body(raw->frame->data() + raw->body_offset, raw->frame->size() - raw->body_offset);
+    // Every version starts with the error code, so it can be read before
+    // knowing which format the broker chose.
+    if (body.size() < 2) {
+      co_return std::unexpected(client_error{
+          client_errc::decode, "empty ApiVersions response from " + address_.to_string()});
+    }
+    const auto top_error = static_cast<int16_t>((std::to_integer<uint16_t>(body[0]) << 8) |
+                                                std::to_integer<uint16_t>(body[1]));
+    if (top_error == static_cast<int16_t>(error_code::unsupported_version) && version != 0) {
+      continue;
+    }
+    auto parsed = decode_response_body<api::response>(body, version);
+    if (!parsed) {
+      co_return std::unexpected(client_error{
+          client_errc::decode,
+          "cannot decode ApiVersions from " + address_.to_string() + ": " + parsed.error().what});
+    }
+    if (parsed->error_code != 0) {
+      co_return std::unexpected(client_error{
+          client_errc::network, "ApiVersions refused by " + address_.to_string() + ": " +
+                                    std::string(error_name(to_error_code(parsed->error_code)))});
+    }
+    versions_.clear();
+    for (const auto& key : parsed->api_keys) {
+      versions_[key.api_key] = version_range{key.min_version, key.max_version};
+    }
+    co_return std::expected<void, client_error>{};
+  }
+  co_return std::unexpected(
+      client_error{client_errc::unsupported_version,
+                   "broker " + address_.to_string() + " accepts no ApiVersions version"});
+}
+
+std::optional<int16_t> connection::version_for(int16_t api_key, int16_t our_min,
+                                               int16_t our_max) const {
+  auto it = versions_.find(api_key);
+  if (it == versions_.end()) return std::nullopt;
+  const int16_t high = std::min(our_max, it->second.max);
+  const int16_t low = std::max(our_min, it->second.min);
+  if (high < low) return std::nullopt;
+  return high;
+}
+
+asio::awaitable<std::expected<connection::raw_response, client_error>> connection::send_frame(
+    int16_t api_key, int16_t api_version, int32_t correlation_id, wire_writer frame,
+    std::shared_ptr<const void> keepalive) {
+  auto self = shared_from_this();
+  if (state_ == state::closed) {
+    co_return std::unexpected(client_error{client_errc::closed, close_reason_});
+  }
+  auto request = std::make_shared<pending_request>(executor_);
+  request->api_key = api_key;
+  request->api_version = api_version;
+  request->correlation_id = correlation_id;
+  request->frame = std::move(frame);
+  request->keepalive = std::move(keepalive);
+  request->done.expires_after(options_.request_timeout);
+  pending_.emplace(correlation_id, request);
+  write_queue_.push_back(request);
+  start_writer();
+
+  io_error ec;
+  co_await request->done.async_wait(asio::redirect_error(use_awaitable, ec));
+  if (!request->result) {
+    // Kafka answers in order on a connection; once one response is overdue the
+    // connection can no longer be trusted to line up, so it is dropped.
+    close("request timed out after " + std::to_string(options_.request_timeout.count()) + " ms");
+    co_return std::unexpected(client_error{
+        client_errc::timeout, "no response from " + address_.to_string() + " to API " +
+                                  std::to_string(api_key) + " within " +
+                                  std::to_string(options_.request_timeout.count()) + " ms"});
+  }
+  co_return std::move(*request->result);
+}
+
+void connection::start_writer() {
+  if (writing_ || write_queue_.empty()) return;
+  writing_ = true;
+  asio::co_spawn(executor_, write_loop(), asio::detached);
+}
+
+asio::awaitable<void> connection::write_loop() {
+  auto self = shared_from_this();
+  std::vector<asio::const_buffer> buffers;
+  while (!write_queue_.empty() && state_ != state::closed) {
+    auto request = std::move(write_queue_.front());
+    write_queue_.pop_front();
+    buffers.clear();
+    for (bytes_view segment : request->frame.segments()) {
+      buffers.emplace_back(segment.data(), segment.size());
+    }
+    io_error ec;
+    if (tls_) {
+      co_await asio::async_write(stream_, buffers, asio::redirect_error(use_awaitable, ec));
+    } else {
+      co_await asio::async_write(stream_.next_layer(), buffers,
+                                 asio::redirect_error(use_awaitable, ec));
+    }
+    if (ec) {
+      close("write to " + address_.to_string() + " failed: " + ec.message());
+      break;
+    }
+  }
+  writing_ = false;
+}
+
+asio::awaitable<void> connection::read_loop() {
+  auto self = shared_from_this();
+  std::array<std::byte, 4> size_bytes{};
+  while (state_ != state::closed) {
+    io_error ec;
+    if (tls_) {
+      co_await asio::async_read(stream_, asio::buffer(size_bytes),
+                                asio::redirect_error(use_awaitable, ec));
+    } else {
+      co_await asio::async_read(stream_.next_layer(), asio::buffer(size_bytes),
+                                asio::redirect_error(use_awaitable, ec));
+    }
+    if (ec) {
+      close("connection to " + address_.to_string() + " lost: " + ec.message());
+      co_return;
+    }
+    const int32_t size = read_int32_be(size_bytes.data());
+    if (size < 4 || static_cast<std::size_t>(size) > options_.max_response_bytes) {
+      close("broker " + address_.to_string() + " sent an invalid frame size " +
+            std::to_string(size));
+      co_return;
+    }
+    auto frame = std::make_shared<byte_vector>(static_cast<std::size_t>(size));
+    if (tls_) {
+      co_await asio::async_read(stream_, asio::buffer(*frame),
+                                asio::redirect_error(use_awaitable, ec));
+    } else {
+      co_await asio::async_read(stream_.next_layer(), asio::buffer(*frame),
+                                asio::redirect_error(use_awaitable, ec));
+    }
+    if (ec) {
+      close("connection to " + address_.to_string() + " lost: " + ec.message());
+      co_return;
+    }
+    const int32_t correlation_id = read_int32_be(frame->data());
+    auto it = pending_.find(correlation_id);
+    if (it == pending_.end()) {
+      close("broker " + address_.to_string() + " answered unknown correlation id " +
+            std::to_string(correlation_id));
+      co_return;
+    }
+    auto request = it->second;
+    pending_.erase(it);
+    // Header v1 adds a tagged-field section after the correlation id.
+    std::size_t body_offset = 4;
+    if (response_header_version(request->api_key, request->api_version) >= 1) {
+      wire_reader reader(bytes_view(frame->data() + 4, frame->size() - 4));
+      std::vector<tagged_field> ignored;
+      reader.read_tagged_fields(ignored);
+      if (!reader.ok()) {
+        close("broker " + address_.to_string() + " sent a malformed response header");
+        co_return;
+      }
+      body_offset += reader.offset();
+    }
+    request->result = raw_response{std::move(frame), body_offset};
+    request->done.cancel();
+  }
+}
+
+void connection::fail_all(const client_error& error) {
+  auto pending = std::move(pending_);
+  pending_.clear();
+  write_queue_.clear();
+  for (auto& [id, request] : pending) {
+    if (!request->result) {
+      request->result = std::unexpected(error);
+      request->done.cancel();
+    }
+  }
+}
+
+void connection::close(const std::string& reason) {
+  if (state_ == state::closed) return;
+  state_ = state::closed;
+  close_reason_ = reason;
+  io_error ignored;
+  stream_.next_layer().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  stream_.next_layer().close(ignored);
+  fail_all(client_error{client_errc::network, reason});
+  connected_signal_.cancel();
+}
+
+}  // namespace klink::kafka

@@ -1,0 +1,172 @@
+// One connection to one Kafka broker, with pipelined requests.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <expected>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/ssl.hpp>
+
+#include "kafka/asio.h"
+#include "kafka/bytes.h"
+#include "kafka/client_error.h"
+#include "kafka/protocol/frame.h"
+#include "kafka/protocol/wire.h"
+
+namespace klink::kafka {
+
+struct broker_address {
+  std::string host;
+  uint16_t port = 0;
+  std::string to_string() const { return host + ":" + std::to_string(port); }
+  bool operator==(const broker_address&) const = default;
+};
+
+struct connection_options {
+  std::string client_id = "klink";
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds connect_timeout{10000};
+  // Largest response frame accepted; a bigger size prefix means a corrupt or
+  // hostile stream, not a real response.
+  std::size_t max_response_bytes = 512u * 1024 * 1024;
+};
+
+// A decoded response together with the buffer that its views (records) point into.
+template <class Body>
+struct response {
+  std::shared_ptr<byte_vector> buffer;
+  Body body;
+};
+
+// Supported version range of one API on one broker, from ApiVersions.
+struct version_range {
+  int16_t min = 0;
+  int16_t max = -1;
+};
+
+// A TCP (later TLS, SASL) connection to one broker. Requests are written in
+// order and many may be in flight; responses are matched by correlation id.
+// Lives on one single-threaded executor (its link's); never touched from another thread.
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  static std::shared_ptr<connection> create(asio::any_io_executor executor, int32_t node_id,
+                                            broker_address address, connection_options options);
+  ~connection();
+
+  // Connects (once; concurrent callers wait for the same attempt) and negotiates versions.
+  asio::awaitable<std::expected<void, client_error>> ensure_open();
+
+  // The version of an API to use with this broker: the newest both sides know.
+  std::optional<int16_t> version_for(int16_t api_key, int16_t our_min, int16_t our_max) const;
+
+  template <class Api>
+  std::optional<int16_t> version_for() const {
+    return version_for(Api::key, Api::request::min_version, Api::request::max_version);
+  }
+
+  // Sends a request and waits for its response. `keepalive` owns bytes that
+  // the request references without copying (records), until the write is done.
+  template <class Api>
+  asio::awaitable<std::expected<response<typename Api::response>, client_error>> send(
+      const typename Api::request& request, std::shared_ptr<const void> keepalive = {},
+      std::optional<int16_t> forced_version = {});
+
+  void close(const std::string& reason);
+  bool is_open() const { return state_ == state::open; }
+  bool is_closed() const { return state_ == state::closed; }
+  int32_t node_id() const { return node_id_; }
+  const broker_address& address() const { return address_; }
+  std::size_t in_flight() const { return pending_.size(); }
+
+ private:
+  enum class state { idle, connecting, open, closed };
+  struct pending_request;
+  struct raw_response {
+    std::shared_ptr<byte_vector> frame;  // starts at the response header
+    std::size_t body_offset = 0;
+  };
+
+  connection(asio::any_io_executor executor, int32_t node_id, broker_address address,
+             connection_options options);
+
+  asio::awaitable<std::expected<void, client_error>> open();
+  asio::awaitable<std::expected<void, client_error>> negotiate_versions();
+  asio::awaitable<std::expected<raw_response, client_error>> send_frame(
+      int16_t api_key, int16_t api_version, int32_t correlation_id, wire_writer frame,
+      std::shared_ptr<const void> keepalive);
+  void start_writer();
+  asio::awaitable<void> write_loop();
+  asio::awaitable<void> read_loop();
+  void fail_all(const client_error& error);
+  int32_t next_correlation_id() { return correlation_id_++; }
+
+  asio::any_io_executor executor_;
+  int32_t node_id_;
+  broker_address address_;
+  connection_options options_;
+  asio::ssl::context tls_context_;
+  // TLS is not wired yet: with tls_ off, I/O goes to the plain socket underneath.
+  asio::ssl::stream<asio::ip::tcp::socket> stream_;
+  bool tls_ = false;
+  state state_ = state::idle;
+  std::string close_reason_;
+  asio::steady_timer connected_signal_;
+  std::expected<void, client_error> open_result_;
+  int32_t correlation_id_ = 1;
+  std::unordered_map<int16_t, version_range> versions_;
+  std::unordered_map<int32_t, std::shared_ptr<pending_request>> pending_;
+  std::deque<std::shared_ptr<pending_request>> write_queue_;
+  bool writing_ = false;
+};
+
+// --- implementation of the template -------------------------------------------------
+
+struct connection::pending_request {
+  explicit pending_request(asio::any_io_executor ex) : done(ex) {}
+  int16_t api_key = 0;
+  int16_t api_version = 0;
+  int32_t correlation_id = 0;
+  wire_writer frame;
+  std::shared_ptr<const void> keepalive;
+  asio::steady_timer done;  // cancelled when `result` is set
+  std::optional<std::expected<raw_response, client_error>> result;
+};
+
+template <class Api>
+asio::awaitable<std::expected<response<typename Api::response>, client_error>> connection::send(
+    const typename Api::request& request, std::shared_ptr<const void> keepalive,
+    std::optional<int16_t> forced_version) {
+  using result_type = std::expected<response<typename Api::response>, client_error>;
+  if (auto opened = co_await ensure_open(); !opened) co_return std::unexpected(opened.error());
+  auto version = forced_version ? forced_version : version_for<Api>();
+  if (!version) {
+    co_return std::unexpected(client_error{client_errc::unsupported_version,
+                                           "broker " + address_.to_string() +
+                                               " supports no version of API " +
+                                               std::to_string(Api::key) + " that klink speaks"});
+  }
+  const int32_t correlation_id = next_correlation_id();
+  wire_writer frame;
+  encode_request_frame(frame, request, *version, correlation_id, options_.client_id);
+  auto raw = co_await send_frame(Api::key, *version, correlation_id, std::move(frame),
+                                 std::move(keepalive));
+  if (!raw) co_return std::unexpected(raw.error());
+  bytes_view body(raw->frame->data() + raw->body_offset, raw->frame->size() - raw->body_offset);
+  auto decoded = decode_response_body<typename Api::response>(body, *version);
+  if (!decoded) {
+    co_return std::unexpected(client_error{
+        client_errc::decode, "cannot decode response of API " + std::to_string(Api::key) + " v" +
+                                 std::to_string(*version) + " from " + address_.to_string() + ": " +
+                                 decoded.error().what + " at byte " +
+                                 std::to_string(decoded.error().offset)});
+  }
+  co_return result_type(response<typename Api::response>{raw->frame, std::move(*decoded)});
+}
+
+}  // namespace klink::kafka
