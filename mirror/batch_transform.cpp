@@ -1,0 +1,117 @@
+#include "mirror/batch_transform.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "kafka/record_batch.h"
+#include "kafka/records.h"
+
+namespace klink::mirror {
+
+namespace {
+
+// Control record keys are (int16 version, int16 type); type 0 is ABORT.
+bool is_abort_marker(const kafka::record_batch_view& batch) {
+  auto decoded = kafka::decode_records(batch);
+  if (!decoded || decoded->records.empty()) return false;
+  const auto& key = decoded->records.front().key;
+  if (!key || key->size() < 4) return false;
+  const auto type =
+      (std::to_integer<uint16_t>((*key)[2]) << 8) | std::to_integer<uint16_t>((*key)[3]);
+  return type == 0;
+}
+
+}  // namespace
+
+transform_output transform_fetched_records(transform_input input) {
+  transform_output out;
+  out.next_fetch_offset = input.fetch_offset;
+
+  // READ_COMMITTED filtering as Kafka's consumer does it: an aborted
+  // transaction's producer is "aborted" from its first offset until its ABORT marker.
+  std::sort(input.aborted.begin(), input.aborted.end(),
+            [](const auto& a, const auto& b) { return a.first_offset < b.first_offset; });
+  std::size_t next_aborted = 0;
+  std::unordered_set<int64_t> aborted_producers;
+
+  kafka::batch_reader reader(input.records);
+  while (true) {
+    auto next = reader.next();
+    if (!next) {
+      out.failed = true;
+      out.error_offset = out.next_fetch_offset;
+      out.error = "unreadable record batch at offset " + std::to_string(out.next_fetch_offset) +
+                  ": " + next.error().message;
+      return out;
+    }
+    if (!*next) break;  // end, or a trailing partial batch (normal in Fetch)
+    kafka::record_batch_view batch = **next;
+    if (batch.last_offset() < input.fetch_offset) continue;  // already copied
+    if (!batch.crc_valid()) {
+      out.failed = true;
+      out.error_offset = batch.base_offset();
+      out.error = "CRC mismatch in record batch at offset " + std::to_string(batch.base_offset()) +
+                  " (stored " + std::to_string(batch.stored_crc()) + ", computed " +
+                  std::to_string(batch.compute_crc()) + ")";
+      return out;
+    }
+    while (next_aborted < input.aborted.size() &&
+           input.aborted[next_aborted].first_offset <= batch.last_offset()) {
+      aborted_producers.insert(input.aborted[next_aborted].producer_id);
+      ++next_aborted;
+    }
+    const int64_t last = batch.last_offset();
+    if (batch.is_control()) {
+      if (is_abort_marker(batch)) aborted_producers.erase(batch.producer_id());
+      ++out.counters.control_batches_dropped;
+      out.next_fetch_offset = last + 1;
+      continue;
+    }
+    if (batch.is_transactional() && aborted_producers.contains(batch.producer_id())) {
+      ++out.counters.aborted_batches_dropped;
+      out.next_fetch_offset = last + 1;
+      continue;
+    }
+
+    // Compaction can empty a batch entirely (Kafka keeps it for producer
+    // state); there is nothing to copy.
+    if (batch.records_count() == 0) {
+      out.next_fetch_offset = last + 1;
+      continue;
+    }
+
+    outbound_batch ob;
+    ob.source_base_offset = batch.base_offset();
+    ob.source_last_offset = last;
+    ob.record_count = batch.records_count();
+    // Brokers reject a client batch whose offsets have holes (compaction), and a
+    // LogAppendTime batch would be re-stamped by the destination (mirrors are
+    // CreateTime, DESIGN.md "Timestamps"): those two take the slow path.
+    if (batch.has_offset_holes() || batch.has_log_append_time()) {
+      kafka::rebuild_options options;
+      options.log_append_time_to_create_time = batch.has_log_append_time();
+      auto rebuilt = kafka::rebuild_batch(batch, options);
+      if (!rebuilt) {
+        out.failed = true;
+        out.error_offset = batch.base_offset();
+        out.error = "cannot rebuild record batch at offset " + std::to_string(batch.base_offset()) +
+                    ": " + rebuilt.error().message;
+        return out;
+      }
+      ob.owner = std::make_shared<kafka::byte_vector>(std::move(*rebuilt));
+      ob.bytes = kafka::mutable_bytes_view(ob.owner->data(), ob.owner->size());
+      ob.rebuilt = true;
+      ++out.counters.batches_rebuilt;
+    } else {
+      ob.owner = input.owner;
+      ob.bytes = batch.bytes();
+      ++out.counters.batches_kept;
+    }
+    out.counters.records_kept += static_cast<uint64_t>(ob.record_count);
+    out.batches.push_back(std::move(ob));
+    out.next_fetch_offset = last + 1;
+  }
+  return out;
+}
+
+}  // namespace klink::mirror

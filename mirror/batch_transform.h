@@ -1,0 +1,48 @@
+// Turns the records of one partition in a Fetch response into batches the
+// destination accepts (DESIGN.md "The data path", step 3).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kafka/bytes.h"
+#include "mirror/outbound_batch.h"
+
+namespace klink::mirror {
+
+struct aborted_transaction {
+  int64_t producer_id = -1;
+  int64_t first_offset = -1;
+};
+
+struct transform_counters {
+  uint64_t batches_kept = 0;     // bytes forwarded untouched (header rewritten later)
+  uint64_t batches_rebuilt = 0;  // slow path: renumbered/re-stamped and recompressed
+  uint64_t control_batches_dropped = 0;
+  uint64_t aborted_batches_dropped = 0;
+  uint64_t records_kept = 0;
+};
+
+struct transform_input {
+  // The partition's records, inside `owner` (the Fetch response buffer).
+  std::shared_ptr<kafka::byte_vector> owner;
+  kafka::mutable_bytes_view records;
+  int64_t fetch_offset = 0;
+  std::vector<aborted_transaction> aborted;  // from the Fetch response
+};
+
+struct transform_output {
+  std::vector<outbound_batch> batches;
+  int64_t next_fetch_offset = 0;  // after the last complete batch seen
+  transform_counters counters;
+  // Set when a batch is corrupt: everything before it is in `batches`, nothing after.
+  bool failed = false;
+  std::string error;  // names the offset; the caller adds topic and partition
+  int64_t error_offset = -1;
+};
+
+transform_output transform_fetched_records(transform_input input);
+
+}  // namespace klink::mirror

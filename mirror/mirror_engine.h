@@ -1,0 +1,132 @@
+// Moves batches from source partitions to mirror partitions for one link.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kafka/asio.h"
+#include "kafka/cluster.h"
+#include "mirror/partition_mirror.h"
+
+namespace klink::mirror {
+
+struct mirror_options {
+  std::string link_name;
+  std::chrono::milliseconds fetch_max_wait{500};
+  int32_t fetch_max_bytes = 50 * 1024 * 1024;
+  int32_t partition_fetch_max_bytes = 8 * 1024 * 1024;
+  // Fetched but not yet acknowledged bytes, summed over the link: the
+  // back-pressure bound. Fetching pauses above it.
+  std::size_t max_buffered_bytes = 128u * 1024 * 1024;
+  int max_in_flight = 5;  // per partition; the broker deduplicates at most 5
+  std::size_t produce_request_max_bytes = 8u * 1024 * 1024;
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds retry_backoff{100};
+  std::chrono::milliseconds retry_backoff_max{5000};
+};
+
+struct partition_start {
+  std::string source_topic;
+  std::string mirror_topic;
+  int32_t partition = 0;
+  int64_t source_offset = 0;  // first source offset to copy
+  int64_t destination_offset =
+      -1;  // where the first copied batch must land (-1: take it as it comes)
+};
+
+// One acknowledged batch: its source range and where it landed.
+struct acknowledgement {
+  const partition_mirror& partition;
+  int64_t source_base_offset;
+  int64_t source_last_offset;
+  int64_t destination_base_offset;
+  int32_t record_count;
+};
+
+// Fetch -> transform -> produce -> acknowledge for every partition of a link.
+// Runs entirely on one single-threaded executor (the link's); not thread-safe.
+class mirror_engine {
+ public:
+  mirror_engine(asio::any_io_executor executor, kafka::cluster& source, kafka::cluster& destination,
+                mirror_options options);
+  ~mirror_engine();
+
+  void add_partition(const partition_start& start);
+  // Called for every acknowledged batch, in source order per partition.
+  void on_acknowledged(std::function<void(const acknowledgement&)> callback) {
+    on_ack_ = std::move(callback);
+  }
+
+  void start();
+  // Phase one of shutdown: no new fetches; queued batches still go out.
+  void stop_fetching();
+  // Phase two: waits until everything fetched is acknowledged (true), or the
+  // deadline passes (false). Stops the engine either way.
+  asio::awaitable<bool> drain(std::chrono::milliseconds deadline);
+
+  const std::vector<std::unique_ptr<partition_mirror>>& partitions() const { return partitions_; }
+  std::size_t buffered_bytes() const { return buffered_bytes_; }
+  const mirror_options& options() const { return options_; }
+
+ private:
+  struct produce_entry {
+    partition_mirror* partition;
+    int32_t sequence;
+  };
+
+  asio::awaitable<void> fetch_scheduler();
+  asio::awaitable<void> fetch_from(int32_t leader, std::vector<partition_mirror*> partitions);
+  asio::awaitable<void> send_scheduler();
+  asio::awaitable<void> produce_to(
+      int32_t leader, std::vector<produce_entry> entries,
+      std::shared_ptr<std::vector<std::shared_ptr<kafka::byte_vector>>> owners);
+  asio::awaitable<bool> ensure_producer_id();
+  asio::awaitable<void> refresh_metadata(kafka::cluster& cluster);
+
+  void handle_produce_result(partition_mirror& p, int32_t sequence, int16_t error_code,
+                             const std::string& message, int64_t base_offset);
+  void commit_acknowledged(partition_mirror& p);
+  void fail_partition(partition_mirror& p, partition_state state, const std::string& reason);
+  void request_metadata_refresh(kafka::cluster& cluster);
+  void release(partition_mirror& p, std::size_t bytes);
+  void wake_fetcher();
+  void wake_sender();
+  partition_mirror* find_by_mirror(const std::string& mirror_topic, int32_t partition);
+  partition_mirror* find_by_source(const std::string& source_topic, int32_t partition);
+  std::chrono::milliseconds backoff_for(int failures) const;
+
+  asio::any_io_executor executor_;
+  kafka::cluster& source_;
+  kafka::cluster& destination_;
+  mirror_options options_;
+  std::vector<std::unique_ptr<partition_mirror>> partitions_;
+  std::map<std::pair<std::string, int32_t>, partition_mirror*> by_source_;
+  std::map<std::pair<std::string, int32_t>, partition_mirror*> by_mirror_;
+  std::function<void(const acknowledgement&)> on_ack_;
+
+  asio::steady_timer fetch_wakeup_;
+  asio::steady_timer send_wakeup_;
+  std::map<int32_t, bool> fetch_in_flight_;  // per source leader
+  std::map<int32_t, std::chrono::steady_clock::time_point> fetch_retry_after_;
+  std::map<int32_t, int> fetch_failures_;
+  std::map<int32_t, int> produce_requests_in_flight_;  // per destination leader
+  std::size_t rotate_ = 0;
+  std::size_t buffered_bytes_ = 0;
+  bool fetching_stopped_ = false;
+  bool stopped_ = false;
+  bool source_refresh_running_ = false;
+  bool destination_refresh_running_ = false;
+  std::chrono::steady_clock::time_point source_refresh_after_{};
+  std::chrono::steady_clock::time_point destination_refresh_after_{};
+
+  int64_t producer_id_ = -1;
+  int16_t producer_epoch_ = -1;
+  bool producer_id_pending_ = false;
+};
+
+}  // namespace klink::mirror

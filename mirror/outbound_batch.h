@@ -1,0 +1,25 @@
+// A batch on its way from the source to the destination.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kafka/bytes.h"
+
+namespace klink::mirror {
+
+struct outbound_batch {
+  // Keeps `bytes` alive: the Fetch response buffer the batch sits in (the fast
+  // path never copies it) or the buffer of a rebuilt batch.
+  std::shared_ptr<kafka::byte_vector> owner;
+  kafka::mutable_bytes_view bytes;
+  int64_t source_base_offset = 0;
+  int64_t source_last_offset = 0;
+  int32_t record_count = 0;
+  bool rebuilt = false;
+  // Idempotent-producer sequence, assigned on the first send and kept across
+  // resends so the broker can recognise a batch it already has.
+  int32_t sequence = -1;
+};
+
+}  // namespace klink::mirror

@@ -1,0 +1,85 @@
+// The state of one mirror partition: where it reads, what is queued, what is in flight.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include "mirror/outbound_batch.h"
+
+namespace klink::mirror {
+
+enum class partition_state : uint8_t {
+  active,
+  failed,    // stopped by an error that retrying cannot fix (corrupt batch, refused batch)
+  diverged,  // the destination partition holds records klink did not write
+};
+
+std::string_view to_string(partition_state state);
+
+// A batch sent to the destination and not yet committed to the offset record.
+struct in_flight_batch {
+  outbound_batch batch;
+  bool answered = false;
+  bool ok = false;
+  int64_t destination_base_offset = -1;
+};
+
+struct partition_counters {
+  uint64_t batches_produced = 0;
+  uint64_t batches_rebuilt = 0;
+  uint64_t records_produced = 0;
+  uint64_t bytes_produced = 0;
+  uint64_t control_batches_dropped = 0;
+  uint64_t aborted_batches_dropped = 0;
+  uint64_t produce_retries = 0;
+};
+
+// Owned by the mirror_engine and touched only on its executor.
+struct partition_mirror {
+  std::string source_topic;
+  std::string mirror_topic;
+  int32_t partition = 0;
+
+  partition_state state = partition_state::active;
+  std::string error;  // why the partition stopped
+
+  // Source side.
+  int64_t fetch_offset = 0;  // next source offset to fetch
+  bool fetching = false;
+  int64_t source_high_watermark = -1;
+  int64_t source_last_stable_offset = -1;
+  int64_t source_log_start_offset = -1;
+
+  // Destination side.
+  std::deque<outbound_batch> ready;       // transformed, not yet sent
+  std::deque<in_flight_batch> in_flight;  // sent, in sequence order
+  int unanswered = 0;                     // in_flight entries still waiting for a response
+  bool round_failed = false;              // a send failed: resend everything unacknowledged
+  int consecutive_failures = 0;
+  std::chrono::steady_clock::time_point retry_after{};
+  int32_t next_sequence = 0;
+  int64_t next_destination_offset = -1;  // where the next batch must land; -1 = not known yet
+  std::size_t buffered_bytes = 0;
+
+  partition_counters counters;
+
+  // The next source offset not yet on the destination: everything before it
+  // has been acknowledged by the destination or deliberately dropped.
+  int64_t mirrored_source_offset() const {
+    if (!in_flight.empty()) return in_flight.front().batch.source_base_offset;
+    if (!ready.empty()) return ready.front().source_base_offset;
+    return fetch_offset;
+  }
+  bool idle() const { return ready.empty() && in_flight.empty(); }
+  // Records the source has that the destination does not (read_committed end).
+  int64_t lag_records() const {
+    const int64_t end =
+        source_last_stable_offset >= 0 ? source_last_stable_offset : source_high_watermark;
+    return end < 0 ? 0 : std::max<int64_t>(0, end - mirrored_source_offset());
+  }
+};
+
+}  // namespace klink::mirror

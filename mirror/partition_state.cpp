@@ -1,0 +1,17 @@
+#include "mirror/partition_mirror.h"
+
+namespace klink::mirror {
+
+std::string_view to_string(partition_state state) {
+  switch (state) {
+    case partition_state::active:
+      return "ACTIVE";
+    case partition_state::failed:
+      return "FAILED";
+    case partition_state::diverged:
+      return "DIVERGED";
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace klink::mirror
