@@ -10,9 +10,7 @@
 #include "config/validate.h"
 #include "log/log.h"
 
-#ifdef KLINK_HAVE_DAEMON
 #include "daemon.h"
-#endif
 
 #ifndef KLINK_VERSION
 #define KLINK_VERSION "0.0.0-dev"
@@ -29,17 +27,12 @@ int run(const std::filesystem::path& file) {
     return klink::config::exit_invalid_config;
   }
   klink::log::init(cfg.log);
-#ifdef KLINK_HAVE_DAEMON
   try {
     return klink::run_daemon(cfg);
   } catch (const std::exception& e) {
     klink::log::error("klink stopped by an unexpected error", {{"error", e.what()}});
     return 1;
   }
-#else
-  klink::log::error("klink run: not implemented in this build (no src/daemon.cpp)");
-  return 1;
-#endif
 }
 
 }  // namespace

@@ -1,0 +1,338 @@
+#include "linker/link.h"
+
+#include <regex>
+
+#include "kafka/error_code.h"
+#include "kafka/messages/create_topics.h"
+#include "kafka/messages/describe_configs.h"
+#include "kafka/messages/list_offsets.h"
+#include "linker/mirror_topic_config.h"
+#include "log/log.h"
+
+namespace klink::linker {
+
+namespace {
+using asio::use_awaitable;
+using clock = std::chrono::steady_clock;
+using kafka::error_code;
+
+constexpr int8_t topic_resource = 2;
+constexpr int64_t earliest_timestamp = -2;
+constexpr int64_t latest_timestamp = -1;
+
+asio::awaitable<void> sleep_for(asio::any_io_executor ex, clock::duration d) {
+  asio::steady_timer timer(ex, d);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+}
+
+std::string error_text(int16_t code, const std::optional<std::string>& message) {
+  std::string text(kafka::error_name(kafka::to_error_code(code)));
+  if (message && !message->empty()) text += " (" + *message + ")";
+  return text;
+}
+
+// Offsets of every partition of a topic at a timestamp (earliest/latest),
+// asking each partition's leader.
+asio::awaitable<std::expected<std::vector<int64_t>, std::string>> list_offsets(
+    kafka::cluster& cluster, const std::string& topic, int64_t timestamp, int8_t isolation) {
+  using api = kafka::msg::list_offsets_api;
+  using request_topic = decltype(kafka::msg::list_offsets_request::topics)::value_type;
+  using request_partition = decltype(request_topic::partitions)::value_type;
+  const auto* meta = cluster.topic(topic);
+  if (meta == nullptr) co_return std::unexpected("topic " + topic + " not in metadata");
+  std::map<int32_t, kafka::msg::list_offsets_request> by_leader;
+  for (const auto& p : meta->partitions) {
+    if (p.leader < 0)
+      co_return std::unexpected("partition " + std::to_string(p.partition) + " has no leader");
+    auto& request = by_leader[p.leader];
+    request.replica_id = -1;
+    request.isolation_level = isolation;
+    if (request.topics.empty()) {
+      request_topic t;
+      t.name = topic;
+      request.topics.push_back(std::move(t));
+    }
+    request_partition rp;
+    rp.partition_index = p.partition;
+    rp.current_leader_epoch = p.leader_epoch;
+    rp.timestamp = timestamp;
+    request.topics.front().partitions.push_back(rp);
+  }
+  std::vector<int64_t> offsets(meta->partitions.size(), -1);
+  for (auto& [leader, request] : by_leader) {
+    auto reply = co_await cluster.send_to<api>(leader, request);
+    if (!reply) co_return std::unexpected(reply.error().message);
+    for (const auto& t : reply->body.topics) {
+      for (const auto& p : t.partitions) {
+        if (p.error_code != 0) {
+          co_return std::unexpected("ListOffsets for " + topic + "-" +
+                                    std::to_string(p.partition_index) + ": " +
+                                    error_text(p.error_code, std::nullopt));
+        }
+        if (p.partition_index >= 0 &&
+            static_cast<std::size_t>(p.partition_index) < offsets.size()) {
+          offsets[static_cast<std::size_t>(p.partition_index)] = p.offset;
+        }
+      }
+    }
+  }
+  for (auto o : offsets) {
+    if (o < 0)
+      co_return std::unexpected("ListOffsets for " + topic + " left a partition without an offset");
+  }
+  co_return offsets;
+}
+}  // namespace
+
+link::link(asio::any_io_executor executor, link_options options)
+    : executor_(executor),
+      options_(std::move(options)),
+      source_(executor, "source", options_.source_bootstrap, options_.source_connection),
+      destination_(executor, "destination", options_.destination_bootstrap,
+                   options_.destination_connection),
+      engine_(executor, source_, destination_, options_.mirror),
+      refresh_timer_(executor) {
+  for (const auto& pattern : options_.include_patterns) {
+    include_patterns_.emplace_back(pattern, std::regex(pattern));
+  }
+}
+
+link::~link() = default;
+
+void link::start() {
+  asio::co_spawn(executor_, run(), asio::detached);
+}
+
+asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
+  stopping_ = true;
+  refresh_timer_.cancel();
+  log::info("link stopping: no new fetches, draining in-flight batches",
+            {{"link", options_.name}, {"deadline_ms", static_cast<int64_t>(deadline.count())}});
+  bool drained = true;
+  if (engine_started_) drained = co_await engine_.drain(deadline);
+  int64_t pending = 0;
+  for (const auto& p : engine_.partitions()) {
+    pending += static_cast<int64_t>(p->ready.size() + p->in_flight.size());
+  }
+  if (drained) {
+    log::info("link stopped cleanly", {{"link", options_.name}});
+  } else {
+    log::warn("link stopped with batches not acknowledged; they will be fetched again",
+              {{"link", options_.name}, {"pending_batches", pending}});
+  }
+  source_.close();
+  destination_.close();
+  co_return drained;
+}
+
+void link::note_reachability(kafka::cluster& cluster, bool reachable, const std::string& error) {
+  auto [it, first] = reachable_.try_emplace(cluster.role(), !reachable);
+  if (it->second == reachable && !first) return;
+  it->second = reachable;
+  if (reachable) {
+    log::info("cluster reachable", {{"link", options_.name},
+                                    {"cluster", cluster.role()},
+                                    {"cluster_id", cluster.metadata().cluster_id},
+                                    {"brokers", cluster.metadata().brokers.size()}});
+  } else {
+    log::warn("cluster unreachable; retrying with backoff",
+              {{"link", options_.name}, {"cluster", cluster.role()}, {"error", error}});
+  }
+}
+
+asio::awaitable<bool> link::refresh_clusters() {
+  bool ok = true;
+  for (kafka::cluster* c : {&source_, &destination_}) {
+    // The source is listed whole (discovery); the destination only for mirrors.
+    std::vector<std::string> names;
+    if (c == &destination_) names.assign(mirrored_.begin(), mirrored_.end());
+    auto result = co_await c->refresh_metadata(names, c == &source_);
+    note_reachability(*c, result.has_value(), result ? "" : result.error().message);
+    ok = ok && result.has_value();
+  }
+  co_return ok;
+}
+
+asio::awaitable<void> link::run() {
+  int failures = 0;
+  while (!stopping_) {
+    if (co_await refresh_clusters()) {
+      failures = 0;
+      co_await discover_topics();
+      refresh_timer_.expires_after(options_.topic_refresh_interval);
+    } else {
+      ++failures;
+      auto delay = std::chrono::milliseconds(500) * (1 << std::min(failures, 5));
+      refresh_timer_.expires_after(
+          std::min<std::chrono::milliseconds>(delay, std::chrono::seconds(10)));
+    }
+    boost::system::error_code ec;
+    co_await refresh_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> link::discover_topics() {
+  std::set<std::string> matched_patterns;
+  for (const auto& [name, meta] : source_.metadata().topics) {
+    if (meta.is_internal || !options_.topic_filter(name)) continue;
+    for (const auto& [pattern, re] : include_patterns_) {
+      if (std::regex_match(name, re)) matched_patterns.insert(pattern);
+    }
+    if (mirrored_.contains(name) || stopping_) continue;
+    if (co_await set_up_mirror(name)) {
+      mirrored_.insert(name);
+      failed_topics_.erase(name);
+    }
+  }
+  for (const auto& pattern : options_.include_patterns) {
+    if (matched_patterns.contains(pattern)) {
+      unmatched_patterns_.erase(pattern);
+    } else if (unmatched_patterns_.insert(pattern).second) {
+      log::warn(
+          "no source topic matches an include pattern yet; checking again at each refresh",
+          {{"link", options_.name},
+           {"pattern", pattern},
+           {"refresh_interval_ms", static_cast<int64_t>(options_.topic_refresh_interval.count())}});
+    }
+  }
+  if (!engine_started_ && !mirrored_.empty() && !stopping_) {
+    engine_.start();
+    engine_started_ = true;
+  }
+}
+
+asio::awaitable<bool> link::set_up_mirror(const std::string& topic) {
+  auto give_up = [&](const std::string& why) {
+    if (failed_topics_.insert(topic).second) {
+      log::error("cannot set up mirror topic; retrying at the next topic refresh",
+                 {{"link", options_.name}, {"topic", topic}, {"reason", why}});
+    }
+    return false;
+  };
+  const auto* source_meta = source_.topic(topic);
+  if (source_meta == nullptr || source_meta->error != 0)
+    co_return give_up("source topic not available");
+  const auto partitions = static_cast<int32_t>(source_meta->partitions.size());
+
+  // The source's effective configs decide the mirror's.
+  std::map<std::string, std::string> source_configs;
+  {
+    using api = kafka::msg::describe_configs_api;
+    using resource = decltype(kafka::msg::describe_configs_request::resources)::value_type;
+    kafka::msg::describe_configs_request request;
+    resource r;
+    r.resource_type = topic_resource;
+    r.resource_name = topic;
+    r.configuration_keys = std::nullopt;
+    request.resources.push_back(std::move(r));
+    auto reply = co_await source_.send_any<api>(request);
+    if (!reply) co_return give_up("DescribeConfigs on the source failed: " + reply.error().message);
+    for (const auto& result : reply->body.results) {
+      if (result.error_code != 0) {
+        co_return give_up("DescribeConfigs on the source: " +
+                          error_text(result.error_code, result.error_message));
+      }
+      for (const auto& c : result.configs) {
+        if (c.value) source_configs[c.name] = *c.value;
+      }
+    }
+  }
+
+  // (g++ 12 cannot compile a braced list inside a co_await expression.)
+  const std::vector<std::string> just_this_topic{topic};
+  auto refreshed = co_await destination_.refresh_metadata(just_this_topic);
+  if (!refreshed) co_return give_up("destination metadata: " + refreshed.error().message);
+  const auto* mirror_meta = destination_.topic(topic);
+  if (mirror_meta == nullptr ||
+      mirror_meta->error == static_cast<int16_t>(error_code::unknown_topic_or_partition)) {
+    using api = kafka::msg::create_topics_api;
+    using creatable = decltype(kafka::msg::create_topics_request::topics)::value_type;
+    using creatable_config = decltype(creatable::configs)::value_type;
+    kafka::msg::create_topics_request request;
+    creatable t;
+    t.name = topic;
+    t.num_partitions = partitions;
+    t.replication_factor = options_.replication_factor;
+    for (const auto& [name, value] : mirror_topic_configs(source_configs)) {
+      creatable_config c;
+      c.name = name;
+      c.value = value;
+      t.configs.push_back(std::move(c));
+    }
+    request.topics.push_back(std::move(t));
+    request.timeout_ms = 30000;
+    const int32_t controller = destination_.metadata().controller_id;
+    // Not `cond ? co_await a : co_await b`: g++ 12 miscompiles that form and
+    // frees the result twice.
+    std::expected<kafka::response<api::response>, kafka::client_error> reply;
+    if (controller >= 0) {
+      reply = co_await destination_.send_to<api>(controller, request);
+    } else {
+      reply = co_await destination_.send_any<api>(request);
+    }
+    if (!reply)
+      co_return give_up("CreateTopics on the destination failed: " + reply.error().message);
+    for (const auto& result : reply->body.topics) {
+      if (result.error_code != 0 &&
+          result.error_code != static_cast<int16_t>(error_code::topic_already_exists)) {
+        co_return give_up("CreateTopics on the destination: " +
+                          error_text(result.error_code, result.error_message));
+      }
+    }
+    log::info("mirror topic created", {{"link", options_.name},
+                                       {"topic", topic},
+                                       {"mirror_topic", topic},
+                                       {"partitions", partitions}});
+  }
+
+  // Wait until every mirror partition has a leader.
+  for (int attempt = 0;; ++attempt) {
+    auto r = co_await destination_.refresh_metadata(just_this_topic);
+    mirror_meta = destination_.topic(topic);
+    if (r && mirror_meta && mirror_meta->error == 0 &&
+        static_cast<int32_t>(mirror_meta->partitions.size()) >= partitions &&
+        std::all_of(mirror_meta->partitions.begin(), mirror_meta->partitions.end(),
+                    [](const auto& p) { return p.leader >= 0; })) {
+      break;
+    }
+    if (attempt >= 100 || stopping_) co_return give_up("mirror topic has no leaders yet");
+    co_await sleep_for(executor_, std::chrono::milliseconds(100));
+  }
+  if (static_cast<int32_t>(mirror_meta->partitions.size()) != partitions) {
+    co_return give_up("mirror topic has " + std::to_string(mirror_meta->partitions.size()) +
+                      " partitions, the source has " + std::to_string(partitions));
+  }
+
+  const int64_t start_timestamp =
+      options_.start == start_position::earliest ? earliest_timestamp : latest_timestamp;
+  // A just-created topic's leaders may not serve ListOffsets for a moment.
+  std::expected<std::vector<int64_t>, std::string> source_offsets;
+  std::expected<std::vector<int64_t>, std::string> destination_ends;
+  for (int attempt = 0; attempt < 50 && !stopping_; ++attempt) {
+    source_offsets = co_await list_offsets(source_, topic, start_timestamp, 1);
+    if (source_offsets)
+      destination_ends = co_await list_offsets(destination_, topic, latest_timestamp, 0);
+    if (source_offsets && destination_ends) break;
+    co_await sleep_for(executor_, std::chrono::milliseconds(200));
+    co_await source_.refresh_metadata(just_this_topic);
+    co_await destination_.refresh_metadata(just_this_topic);
+  }
+  if (!source_offsets) co_return give_up("source offsets: " + source_offsets.error());
+  if (!destination_ends) co_return give_up("destination offsets: " + destination_ends.error());
+
+  for (int32_t p = 0; p < partitions; ++p) {
+    const auto i = static_cast<std::size_t>(p);
+    engine_.add_partition(
+        mirror::partition_start{topic, topic, p, (*source_offsets)[i], (*destination_ends)[i]});
+  }
+  log::info("mirroring topic",
+            {{"link", options_.name},
+             {"topic", topic},
+             {"partitions", partitions},
+             {"start", std::string_view(options_.start == start_position::earliest ? "earliest"
+                                                                                   : "latest")}});
+  co_return true;
+}
+
+}  // namespace klink::linker

@@ -1,0 +1,72 @@
+// A link: two clusters, the topics it mirrors between them, and its mirror engine.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kafka/asio.h"
+#include "kafka/cluster.h"
+#include "mirror/mirror_engine.h"
+
+namespace klink::linker {
+
+enum class start_position : uint8_t { earliest, latest };
+
+struct link_options {
+  std::string name;
+  std::vector<kafka::broker_address> source_bootstrap;
+  std::vector<kafka::broker_address> destination_bootstrap;
+  kafka::connection_options source_connection;
+  kafka::connection_options destination_connection;
+  // Whole-name topic filter; the daemon builds it from the config.
+  std::function<bool(const std::string&)> topic_filter;
+  std::vector<std::string> include_patterns;  // for "matches nothing yet" messages only
+  start_position start = start_position::earliest;
+  int16_t replication_factor = -1;
+  std::chrono::milliseconds topic_refresh_interval{30000};
+  mirror::mirror_options mirror;
+};
+
+// Owns everything of one link; lives on the link's single-threaded executor.
+class link {
+ public:
+  link(asio::any_io_executor executor, link_options options);
+  ~link();
+
+  void start();
+  // Two-phase stop: stop fetching, drain in-flight produces until `deadline`.
+  // True when everything fetched reached the destination.
+  asio::awaitable<bool> shutdown(std::chrono::milliseconds deadline);
+
+  const std::string& name() const { return options_.name; }
+  const mirror::mirror_engine& engine() const { return engine_; }
+
+ private:
+  asio::awaitable<void> run();
+  asio::awaitable<bool> refresh_clusters();
+  asio::awaitable<void> discover_topics();
+  asio::awaitable<bool> set_up_mirror(const std::string& topic);
+  void note_reachability(kafka::cluster& cluster, bool reachable, const std::string& error);
+
+  asio::any_io_executor executor_;
+  link_options options_;
+  kafka::cluster source_;
+  kafka::cluster destination_;
+  mirror::mirror_engine engine_;
+  asio::steady_timer refresh_timer_;
+  std::set<std::string> mirrored_;
+  std::set<std::string> failed_topics_;       // logged once; retried at each refresh
+  std::set<std::string> unmatched_patterns_;  // logged once
+  std::vector<std::pair<std::string, std::regex>> include_patterns_;
+  std::map<std::string, bool> reachable_;  // per cluster role, for state-change logs
+  bool engine_started_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace klink::linker

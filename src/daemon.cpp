@@ -1,0 +1,108 @@
+#include "daemon.h"
+
+#include <csignal>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "kafka/asio.h"
+#include "kafka/cluster.h"
+#include "linker/link.h"
+#include "log/log.h"
+
+namespace klink {
+
+namespace {
+
+// How long phase one of shutdown may take before unacknowledged batches are
+// abandoned (they are fetched again after a restart).
+constexpr std::chrono::seconds drain_deadline{30};
+
+std::vector<kafka::broker_address> to_addresses(const std::vector<std::string>& servers) {
+  std::vector<kafka::broker_address> out;
+  for (const auto& s : servers) {
+    // The config loader already rejected malformed entries.
+    if (auto address = kafka::parse_broker_address(s)) out.push_back(*address);
+  }
+  return out;
+}
+
+linker::link_options to_link_options(const config::link_config& cfg) {
+  linker::link_options o;
+  o.name = cfg.name;
+  o.source_bootstrap = to_addresses(cfg.source.bootstrap_servers);
+  o.destination_bootstrap = to_addresses(cfg.destination.bootstrap_servers);
+  const auto timeout = std::chrono::milliseconds(cfg.mirror.request_timeout_ms);
+  // Fetch waits up to fetch_max_wait on the broker: the timeout must cover it.
+  o.source_connection.client_id = cfg.source.client_id;
+  o.source_connection.request_timeout =
+      timeout + std::chrono::milliseconds(cfg.mirror.fetch_max_wait_ms);
+  o.destination_connection.client_id = cfg.destination.client_id;
+  o.destination_connection.request_timeout = timeout;
+  o.topic_filter = [filter = cfg.topics](const std::string& topic) {
+    return filter.matches(topic);
+  };
+  o.include_patterns = cfg.topics.include();
+  o.start = cfg.mirror.start == config::start_position::earliest ? linker::start_position::earliest
+                                                                 : linker::start_position::latest;
+  o.replication_factor = cfg.destination.replication_factor;
+  o.mirror.link_name = cfg.name;
+  o.mirror.fetch_max_wait = std::chrono::milliseconds(cfg.mirror.fetch_max_wait_ms);
+  o.mirror.fetch_max_bytes = cfg.mirror.fetch_max_bytes;
+  o.mirror.partition_fetch_max_bytes = cfg.mirror.partition_fetch_max_bytes;
+  o.mirror.max_buffered_bytes = static_cast<std::size_t>(cfg.mirror.max_buffered_bytes);
+  o.mirror.max_in_flight = cfg.mirror.max_in_flight;
+  o.mirror.request_timeout = timeout;
+  return o;
+}
+
+}  // namespace
+
+int run_daemon(const config::config& cfg) {
+  // One thread runs every link: the data path never blocks, and a single
+  // executor means no locks on partition state.
+  asio::io_context io(1);
+  std::vector<std::unique_ptr<linker::link>> links;
+  for (const auto& link_cfg : cfg.links) {
+    links.push_back(std::make_unique<linker::link>(io.get_executor(), to_link_options(link_cfg)));
+  }
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  bool shutting_down = false;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal_number) {
+        if (ec) return;
+        if (shutting_down) {
+          // A second signal skips the drain: exit now, unacknowledged batches
+          // are fetched again after a restart.
+          log::warn("second signal: stopping without waiting for in-flight batches",
+                    {{"signal", signal_number}});
+          io.stop();
+          return;
+        }
+        shutting_down = true;
+        log::info("shutting down: draining in-flight batches (send the signal again to skip)",
+                  {{"signal", signal_number}});
+        signals.async_wait(on_signal);
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+              for (auto& l : links)
+                co_await l->shutdown(drain_deadline);
+              log::info("klink stopped");
+              io.stop();
+            },
+            asio::detached);
+      };
+  signals.async_wait(on_signal);
+
+  for (const auto& l : links) {
+    log::info("link starting", {{"link", l->name()}});
+    l->start();
+  }
+  log::info("klink running", {{"links", cfg.links.size()}, {"config", cfg.source_file}});
+  io.run();
+  return 0;
+}
+
+}  // namespace klink
