@@ -115,6 +115,18 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
   for (const auto& p : engine_.partitions()) {
     pending += static_cast<int64_t>(p->ready.size() + p->in_flight.size());
   }
+  for (const auto& p : engine_.partitions()) {
+    const auto& c = p->counters;
+    log::info("mirror partition summary",
+              {{"link", options_.name}, {"topic", p->source_topic}, {"partition", p->partition},
+               {"state", mirror::to_string(p->state)},
+               {"mirrored_source_offset", p->mirrored_source_offset()},
+               {"batches_produced", c.batches_produced}, {"batches_rebuilt", c.batches_rebuilt},
+               {"records_produced", c.records_produced}, {"bytes_produced", c.bytes_produced},
+               {"control_batches_dropped", c.control_batches_dropped},
+               {"aborted_batches_dropped", c.aborted_batches_dropped},
+               {"produce_retries", c.produce_retries}});
+  }
   if (drained) {
     log::info("link stopped cleanly", {{"link", options_.name}});
   } else {
