@@ -1,6 +1,8 @@
 #include "daemon.h"
 
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -39,6 +41,13 @@ linker::link_options to_link_options(const config::link_config& cfg) {
       timeout + std::chrono::milliseconds(cfg.mirror.fetch_max_wait_ms);
   o.destination_connection.client_id = cfg.destination.client_id;
   o.destination_connection.request_timeout = timeout;
+  // Undocumented on purpose: a debugging aid (see connection_options::capture_dir).
+  if (const char* dir = std::getenv("KLINK_PROTOCOL_CAPTURE_DIR")) {
+    o.source_connection.capture_dir = std::string(dir) + "/source";
+    o.destination_connection.capture_dir = std::string(dir) + "/destination";
+    std::filesystem::create_directories(o.source_connection.capture_dir);
+    std::filesystem::create_directories(o.destination_connection.capture_dir);
+  }
   o.topic_filter = [filter = cfg.topics](const std::string& topic) {
     return filter.matches(topic);
   };

@@ -1,5 +1,7 @@
 #include "kafka/connection.h"
 
+#include <fstream>
+
 #include "kafka/error_code.h"
 #include "kafka/messages/api_versions.h"
 
@@ -263,6 +265,7 @@ asio::awaitable<void> connection::read_loop() {
     }
     auto request = it->second;
     pending_.erase(it);
+    if (!options_.capture_dir.empty()) capture(request->api_key, request->api_version, *frame);
     // Header v1 adds a tagged-field section after the correlation id.
     std::size_t body_offset = 4;
     if (response_header_version(request->api_key, request->api_version) >= 1) {
@@ -278,6 +281,15 @@ asio::awaitable<void> connection::read_loop() {
     request->result = raw_response{std::move(frame), body_offset};
     request->done.cancel();
   }
+}
+
+void connection::capture(int16_t api_key, int16_t api_version, const byte_vector& frame) const {
+  const std::string path = options_.capture_dir + "/" + std::to_string(api_key) + "-v" +
+                           std::to_string(api_version) + "-" + std::to_string(node_id_) + "-" +
+                           std::to_string(read_int32_be(frame.data())) + ".bin";
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(frame.data()),
+            static_cast<std::streamsize>(frame.size()));
 }
 
 void connection::fail_all(const client_error& error) {

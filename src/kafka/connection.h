@@ -35,6 +35,10 @@ struct connection_options {
   // Largest response frame accepted; a bigger size prefix means a corrupt or
   // hostile stream, not a real response.
   std::size_t max_response_bytes = 512u * 1024 * 1024;
+  // When set, every response frame is also written to this directory as
+  // <api_key>-v<version>-<broker>-<correlation_id>.bin: a protocol trace for
+  // debugging, and how the tests' real-broker fixtures were captured.
+  std::string capture_dir;
 };
 
 // A decoded response together with the buffer that its views (records) point into.
@@ -104,6 +108,7 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<void> write_loop();
   asio::awaitable<void> read_loop();
   void fail_all(const client_error& error);
+  void capture(int16_t api_key, int16_t api_version, const byte_vector& frame) const;
   int32_t next_correlation_id() { return correlation_id_++; }
 
   asio::any_io_executor executor_;
