@@ -87,24 +87,13 @@ transform_output transform_fetched_records(transform_input input) {
     // Brokers reject a client batch whose offsets have holes (compaction), and a
     // LogAppendTime batch would be re-stamped by the destination (mirrors are
     // CreateTime, DESIGN.md "Timestamps"): those two take the slow path.
+    ob.owner = input.owner;
+    ob.bytes = batch.bytes();
     if (batch.has_offset_holes() || batch.has_log_append_time()) {
-      kafka::rebuild_options options;
-      options.log_append_time_to_create_time = batch.has_log_append_time();
-      auto rebuilt = kafka::rebuild_batch(batch, options);
-      if (!rebuilt) {
-        out.failed = true;
-        out.error_offset = batch.base_offset();
-        out.error = "cannot rebuild record batch at offset " + std::to_string(batch.base_offset()) +
-                    ": " + rebuilt.error().message;
-        return out;
-      }
-      ob.owner = std::make_shared<kafka::byte_vector>(std::move(*rebuilt));
-      ob.bytes = kafka::mutable_bytes_view(ob.owner->data(), ob.owner->size());
-      ob.rebuilt = true;
+      // Rebuilt later by rebuild_marked_batches, off the network thread.
+      ob.needs_rebuild = true;
       ++out.counters.batches_rebuilt;
     } else {
-      ob.owner = input.owner;
-      ob.bytes = batch.bytes();
       ++out.counters.batches_kept;
     }
     out.counters.records_kept += static_cast<uint64_t>(ob.record_count);
@@ -112,6 +101,32 @@ transform_output transform_fetched_records(transform_input input) {
     out.next_fetch_offset = last + 1;
   }
   return out;
+}
+
+void rebuild_marked_batches(transform_output& out) {
+  for (std::size_t i = 0; i < out.batches.size(); ++i) {
+    auto& ob = out.batches[i];
+    if (!ob.needs_rebuild) continue;
+    auto view = kafka::record_batch_view::from_bytes(ob.bytes);
+    kafka::rebuild_options options;
+    options.log_append_time_to_create_time = view && view->has_log_append_time();
+    auto rebuilt =
+        view ? kafka::rebuild_batch(*view, options)
+             : std::expected<kafka::byte_vector, kafka::batch_error>(std::unexpected(view.error()));
+    if (!rebuilt) {
+      out.failed = true;
+      out.error_offset = ob.source_base_offset;
+      out.error = "cannot rebuild record batch at offset " + std::to_string(ob.source_base_offset) +
+                  ": " + rebuilt.error().message;
+      out.next_fetch_offset = ob.source_base_offset;
+      out.batches.resize(i);
+      return;
+    }
+    ob.owner = std::make_shared<kafka::byte_vector>(std::move(*rebuilt));
+    ob.bytes = kafka::mutable_bytes_view(ob.owner->data(), ob.owner->size());
+    ob.needs_rebuild = false;
+    ob.rebuilt = true;
+  }
 }
 
 }  // namespace klink::mirror

@@ -43,6 +43,13 @@ struct transform_output {
   int64_t error_offset = -1;
 };
 
+// Cheap: walks and checks the batches, decides what happens to each. Batches
+// that must be rebuilt are only marked (`needs_rebuild`).
 transform_output transform_fetched_records(transform_input input);
+
+// The slow path, CPU-bound (decompress, renumber, recompress): rebuilds every
+// marked batch. The engine runs it on a worker thread. On failure, `out`
+// keeps only the batches before the one that could not be rebuilt.
+void rebuild_marked_batches(transform_output& out);
 
 }  // namespace klink::mirror

@@ -371,6 +371,13 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
         }
       }
       auto out = transform_fetched_records(std::move(input));
+      if (std::any_of(out.batches.begin(), out.batches.end(),
+                      [](const auto& b) { return b.needs_rebuild; })) {
+        co_await asio::post(rebuild_pool_, use_awaitable);
+        rebuild_marked_batches(out);
+        co_await asio::post(executor_, use_awaitable);
+        if (p->state != partition_state::active) continue;
+      }
       for (auto& b : out.batches) {
         p->buffered_bytes += b.bytes.size();
         buffered_bytes_ += b.bytes.size();

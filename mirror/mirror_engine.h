@@ -109,6 +109,9 @@ class mirror_engine {
   std::map<std::pair<std::string, int32_t>, partition_mirror*> by_mirror_;
   std::function<void(const acknowledgement&)> on_ack_;
 
+  // The slow path (rebuilding batches) runs here so it never stalls the
+  // network thread.
+  asio::thread_pool rebuild_pool_{1};
   asio::steady_timer fetch_wakeup_;
   asio::steady_timer send_wakeup_;
   std::map<int32_t, bool> fetch_in_flight_;  // per source leader

@@ -17,6 +17,9 @@ struct outbound_batch {
   int64_t source_last_offset = 0;
   int32_t record_count = 0;
   bool rebuilt = false;
+  // Still the source's bytes, but must be rebuilt before sending (offset holes
+  // or LogAppendTime); see rebuild_marked_batches.
+  bool needs_rebuild = false;
   // Idempotent-producer sequence, assigned on the first send and kept across
   // resends so the broker can recognise a batch it already has.
   int32_t sequence = -1;

@@ -169,7 +169,12 @@ TEST(batch_transform, rebuilds_batches_with_offset_holes) {
   auto out = transform_fetched_records(f.input(10));
   ASSERT_FALSE(out.failed) << out.error;
   ASSERT_EQ(out.batches.size(), 1u);
+  EXPECT_TRUE(out.batches[0].needs_rebuild);
+  EXPECT_FALSE(out.batches[0].rebuilt);
+  rebuild_marked_batches(out);
+  ASSERT_FALSE(out.failed) << out.error;
   const auto& b = out.batches[0];
+  EXPECT_FALSE(b.needs_rebuild);
   EXPECT_TRUE(b.rebuilt);
   EXPECT_NE(b.owner, f.buffer);
   EXPECT_EQ(b.source_base_offset, 10);
