@@ -108,6 +108,21 @@ void rebuild_marked_batches(transform_output& out) {
     auto& ob = out.batches[i];
     if (!ob.needs_rebuild) continue;
     auto view = kafka::record_batch_view::from_bytes(ob.bytes);
+    if (view && view->has_offset_holes()) {
+      // Where each surviving record sat on the source: the offset map needs it
+      // to translate offsets that fall into the holes exactly.
+      if (auto records = kafka::decode_records(*view)) {
+        for (const auto& r : records->records) {
+          const int64_t offset = ob.source_base_offset + r.offset_delta;
+          auto& runs = ob.holey_source_runs;
+          if (!runs.empty() && runs.back().source_offset + runs.back().count == offset) {
+            ++runs.back().count;
+          } else {
+            runs.push_back({offset, 1});
+          }
+        }
+      }
+    }
     kafka::rebuild_options options;
     options.log_append_time_to_create_time = view && view->has_log_append_time();
     auto rebuilt =

@@ -662,8 +662,11 @@ void mirror_engine::commit_acknowledged(partition_mirror& p) {
     p.counters.records_produced += static_cast<uint64_t>(done.batch.record_count);
     p.counters.bytes_produced += done.batch.bytes.size();
     if (on_ack_) {
+      const record_run whole{done.batch.source_base_offset, done.batch.record_count};
+      std::span<const record_run> runs(&whole, 1);
+      if (!done.batch.holey_source_runs.empty()) runs = done.batch.holey_source_runs;
       on_ack_(acknowledgement{p, done.batch.source_base_offset, done.batch.source_last_offset,
-                              done.destination_base_offset, done.batch.record_count});
+                              done.destination_base_offset, done.batch.record_count, runs});
     }
     const std::size_t bytes = done.batch.bytes.size();
     p.in_flight.pop_front();

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct acknowledgement {
   int64_t source_last_offset;
   int64_t destination_base_offset;
   int32_t record_count;
+  // Where the records sat on the source, in order: one run base..base+count-1
+  // for an ordinary batch, several for a compacted batch with holes.
+  std::span<const record_run> source_runs;
 };
 
 // Fetch -> transform -> produce -> acknowledge for every partition of a link.

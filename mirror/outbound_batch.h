@@ -3,10 +3,17 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "kafka/bytes.h"
 
 namespace klink::mirror {
+
+// Consecutive source offsets that all reached the destination.
+struct record_run {
+  int64_t source_offset = 0;
+  int64_t count = 0;
+};
 
 struct outbound_batch {
   // Keeps `bytes` alive: the Fetch response buffer the batch sits in (the fast
@@ -20,6 +27,9 @@ struct outbound_batch {
   // Still the source's bytes, but must be rebuilt before sending (offset holes
   // or LogAppendTime); see rebuild_marked_batches.
   bool needs_rebuild = false;
+  // The source offsets of the records, when they are not simply
+  // base..base+count-1 (a compacted batch with holes); filled by the rebuild.
+  std::vector<record_run> holey_source_runs;
   // Idempotent-producer sequence, assigned on the first send and kept across
   // resends so the broker can recognise a batch it already has.
   int32_t sequence = -1;

@@ -175,6 +175,11 @@ TEST(batch_transform, rebuilds_batches_with_offset_holes) {
   ASSERT_FALSE(out.failed) << out.error;
   const auto& b = out.batches[0];
   EXPECT_FALSE(b.needs_rebuild);
+  // The records kept their deltas 0,1,2 inside a batch claiming 0..4: the
+  // runs say where each record sat on the source.
+  ASSERT_EQ(b.holey_source_runs.size(), 1u);
+  EXPECT_EQ(b.holey_source_runs[0].source_offset, 10);
+  EXPECT_EQ(b.holey_source_runs[0].count, 3);
   EXPECT_TRUE(b.rebuilt);
   EXPECT_NE(b.owner, f.buffer);
   EXPECT_EQ(b.source_base_offset, 10);
