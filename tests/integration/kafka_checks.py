@@ -6,8 +6,10 @@ Run with /usr/bin/python3 (Debian's python3-confluent-kafka).
 
 from __future__ import annotations
 
+import ctypes
 import re
 import struct
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -180,6 +182,23 @@ def partition_count(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
     return len(t.partitions)
 
 
+_py_incref = ctypes.pythonapi.Py_IncRef
+_py_incref.argtypes = [ctypes.py_object]
+_py_incref.restype = None
+
+
+def _offset_none_refcount_bug(headers):
+    """Debian 12's python3-confluent-kafka (1.7.0) drops a reference to None it never took when
+    a consumed message is freed (one per message, one more per null header value that headers()
+    returned). On Python < 3.12 None is refcounted, so after ~100k consumed records the
+    interpreter aborts with "none_dealloc: deallocating None". Taking those references here keeps
+    None alive; a spare one per message is harmless if a fixed binding is installed."""
+    if sys.version_info >= (3, 12):  # None is immortal
+        return
+    for _ in range(2 + sum(1 for _k, v in headers if v is None)):
+        _py_incref(None)
+
+
 def consume_all(bootstrap: str, topic: str, isolation: str = "read_committed", timeout: float = 60.0,
                 partitions: list[int] | None = None) -> dict[int, list[Record]]:
     """Everything readable in `topic` now, per partition, from the start (no group offsets
@@ -215,6 +234,7 @@ def consume_all(bootstrap: str, topic: str, isolation: str = "read_committed", t
                     raise AssertionError(f"consume_all({topic}): {err}")
                 ts_type, ts = msg.timestamp()
                 headers = tuple((k, v) for k, v in (msg.headers() or []))
+                _offset_none_refcount_bug(headers)
                 result[msg.partition()].append(Record(msg.offset(), msg.key(), msg.value(), headers, ts_type, ts))
                 # A record after an EOF means the partition grew: read on to its new end.
                 pending.add(msg.partition())

@@ -65,7 +65,10 @@ def wait_for_mirroring(proc, topic: str, timeout: float = 60.0) -> dict:
 
 
 def errors_and_warnings(proc) -> list[dict]:
-    return [r for r in log_records(proc) if r.get("level") in ("warn", "error", "unparsed")]
+    """Problems klink reported, except transient ones it retries (a fresh cluster's coordinator
+    still loading, a cluster not reachable yet)."""
+    return [r for r in log_records(proc) if r.get("level") in ("warn", "error", "unparsed")
+            and "retrying" not in r.get("msg", "")]
 
 
 def stop_cleanly(proc, topic: str) -> dict[int, dict]:
@@ -157,10 +160,13 @@ def test_mixed_codecs_mirror_records_and_bytes(source_cluster, dest_cluster, kli
         assert not bad, f"partition {p}: destination batches with a bad CRC at offsets {bad}"
         source_producers |= {b.producer_id for b in s}
         klink_producers |= {(b.producer_id, b.producer_epoch) for b in d}
-    assert len(source_producers) == len(CODECS)  # produce_mixed: one idempotent producer per codec
+    # produce_mixed used one idempotent producer per codec; the destination's batches all carry
+    # the one producer id klink got from the destination (ids are per cluster, so comparing the
+    # numbers across clusters says nothing: both fresh clusters hand out 0 first).
+    assert len(source_producers) == len(CODECS)
     assert len(klink_producers) == 1, f"destination batches come from several producers: {klink_producers}"
     (klink_pid, _), = klink_producers
-    assert klink_pid >= 0 and klink_pid not in source_producers
+    assert klink_pid >= 0
 
 
 # ----------------------------------------------------------------------------
