@@ -389,22 +389,6 @@ def watermarks(bootstrap: str, topic: str, partitions: list[int] | None = None,
 # (e) Offsets
 
 
-def watermarks(bootstrap: str, topic: str, partitions: list[int] | None = None,
-               timeout: float = 10.0) -> dict[int, tuple[int, int]]:
-    """(log start offset, high watermark) of each partition, as the leader reports them now."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    if partitions is None:
-        partitions = list(range(partition_count(bootstrap, topic)))
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"klink-check-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
-    try:
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout, cached=False)
-                for p in partitions}
-    finally:
-        consumer.close()
-
-
 def end_offsets(bootstrap: str, topic: str, partitions: list[int] | None = None,
                 timeout: float = 10.0) -> dict[int, int]:
     """The high watermark of each partition (the offset the next record will get)."""
