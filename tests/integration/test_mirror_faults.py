@@ -393,8 +393,8 @@ class StreamingProducer(threading.Thread):
         self.sent = 0
         self.errors: list = []
         self.undelivered = -1
-        self._stop = threading.Event()
-        self._abort = threading.Event()
+        self._finish = threading.Event()
+        self._cancel = threading.Event()
 
     def _on_delivery(self, err, _msg):
         if err is None:
@@ -409,7 +409,7 @@ class StreamingProducer(threading.Thread):
                              "linger.ms": 5, "compression.codec": "lz4", "message.timeout.ms": 120000})
         start = time.monotonic()
         i = 0
-        while not self._abort.is_set() and (i < self.minimum or not self._stop.is_set()):
+        while not self._cancel.is_set() and (i < self.minimum or not self._finish.is_set()):
             for _ in range(500):
                 value = f"value-{i:07d}-".encode() + bytes(range(97, 123)) * 4
                 while True:
@@ -423,12 +423,12 @@ class StreamingProducer(threading.Thread):
             producer.poll(0)
             ahead = i / self.rate - (time.monotonic() - start)
             if ahead > 0:
-                self._abort.wait(ahead)  # pacing, not waiting for an event
+                self._cancel.wait(ahead)  # pacing, not waiting for an event
         self.sent = i
-        self.undelivered = producer.flush(0 if self._abort.is_set() else 150)
+        self.undelivered = producer.flush(0 if self._cancel.is_set() else 150)
 
     def stop(self, abort: bool = False):
-        (self._abort if abort else self._stop).set()
+        (self._cancel if abort else self._finish).set()
 
 
 def test_leader_killed_mid_stream_loses_and_duplicates_nothing(klink_process, dest_cluster):
@@ -497,6 +497,8 @@ def test_leader_killed_mid_stream_loses_and_duplicates_nothing(klink_process, de
         assert total_records(source) == producer.sent
         compare_partitions(source, dest)
         assert not events(k, STOPPED), events(k, STOPPED)
+        # klink did lose its fetch connection to the killed leader (debug log).
+        assert events(k, "fetch failed", broker=victim), k.stderr_tail()
         assert k.stop() == 0, k.stderr_tail()
         s = summaries(k)
         assert sum(e["records_produced"] for e in s.values()) == producer.sent, s
