@@ -7,7 +7,9 @@
 #include "kafka/messages/describe_configs.h"
 #include "kafka/messages/list_offsets.h"
 #include "linker/mirror_topic_config.h"
+#include "linker/resume.h"
 #include "log/log.h"
+#include "offsets/checkpoint_store.h"
 
 namespace klink::linker {
 
@@ -92,7 +94,10 @@ link::link(asio::any_io_executor executor, link_options options)
       destination_(executor, "destination", options_.destination_bootstrap,
                    options_.destination_connection),
       engine_(executor, source_, destination_, options_.mirror),
-      refresh_timer_(executor) {
+      checkpoints_(destination_, options_.replication_factor),
+      refresh_timer_(executor),
+      checkpoint_timer_(executor) {
+  engine_.on_acknowledged([this](const mirror::acknowledgement& ack) { record(ack); });
   for (const auto& pattern : options_.include_patterns) {
     include_patterns_.emplace_back(pattern, std::regex(pattern));
   }
@@ -111,21 +116,29 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
             {{"link", options_.name}, {"deadline_ms", static_cast<int64_t>(deadline.count())}});
   bool drained = true;
   if (engine_started_) drained = co_await engine_.drain(deadline);
+  checkpoint_timer_.cancel();
+  if (auto written = co_await write_checkpoints(); !written) {
+    log::warn("final checkpoint not written; the next start re-reads the destination's tail",
+              {{"link", options_.name}, {"error", written.error()}});
+  }
   int64_t pending = 0;
   for (const auto& p : engine_.partitions()) {
     pending += static_cast<int64_t>(p->ready.size() + p->in_flight.size());
   }
   for (const auto& p : engine_.partitions()) {
     const auto& c = p->counters;
-    log::info("mirror partition summary",
-              {{"link", options_.name}, {"topic", p->source_topic}, {"partition", p->partition},
-               {"state", mirror::to_string(p->state)},
-               {"mirrored_source_offset", p->mirrored_source_offset()},
-               {"batches_produced", c.batches_produced}, {"batches_rebuilt", c.batches_rebuilt},
-               {"records_produced", c.records_produced}, {"bytes_produced", c.bytes_produced},
-               {"control_batches_dropped", c.control_batches_dropped},
-               {"aborted_batches_dropped", c.aborted_batches_dropped},
-               {"produce_retries", c.produce_retries}});
+    log::info("mirror partition summary", {{"link", options_.name},
+                                           {"topic", p->source_topic},
+                                           {"partition", p->partition},
+                                           {"state", mirror::to_string(p->state)},
+                                           {"mirrored_source_offset", p->mirrored_source_offset()},
+                                           {"batches_produced", c.batches_produced},
+                                           {"batches_rebuilt", c.batches_rebuilt},
+                                           {"records_produced", c.records_produced},
+                                           {"bytes_produced", c.bytes_produced},
+                                           {"control_batches_dropped", c.control_batches_dropped},
+                                           {"aborted_batches_dropped", c.aborted_batches_dropped},
+                                           {"produce_retries", c.produce_retries}});
   }
   if (drained) {
     log::info("link stopped cleanly", {{"link", options_.name}});
@@ -169,7 +182,7 @@ asio::awaitable<bool> link::refresh_clusters() {
 asio::awaitable<void> link::run() {
   int failures = 0;
   while (!stopping_) {
-    if (co_await refresh_clusters()) {
+    if (co_await refresh_clusters() && co_await load_checkpoints()) {
       failures = 0;
       co_await discover_topics();
       refresh_timer_.expires_after(options_.topic_refresh_interval);
@@ -211,6 +224,7 @@ asio::awaitable<void> link::discover_topics() {
   if (!engine_started_ && !mirrored_.empty() && !stopping_) {
     engine_.start();
     engine_started_ = true;
+    asio::co_spawn(executor_, checkpoint_loop(), asio::detached);
   }
 }
 
@@ -333,10 +347,39 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic) {
   if (!source_offsets) co_return give_up("source offsets: " + source_offsets.error());
   if (!destination_ends) co_return give_up("destination offsets: " + destination_ends.error());
 
+  // Where each partition resumes: from its checkpoint (advanced over whatever
+  // the destination holds beyond it), or from the configured start.
+  std::vector<offsets::offset_map> resumed;
+  std::vector<std::pair<std::string, std::string>> initial;
   for (int32_t p = 0; p < partitions; ++p) {
     const auto i = static_cast<std::size_t>(p);
-    engine_.add_partition(
-        mirror::partition_start{topic, topic, p, (*source_offsets)[i], (*destination_ends)[i]});
+    const std::string key = offsets::checkpoint_key(options_.name, topic, p);
+    const std::string* checkpoint = checkpoints_.find(key);
+    auto map = co_await resume_map(source_, topic, p, checkpoint, (*source_offsets)[i],
+                                   (*destination_ends)[i]);
+    if (!map) co_return give_up("partition " + std::to_string(p) + ": " + map.error());
+    initial.emplace_back(key, map->serialize());
+    resumed.push_back(std::move(*map));
+  }
+  // The starting point is durable before the first batch is sent, so a crash
+  // at any moment after this leaves a checkpoint to resume from.
+  if (auto written = co_await checkpoints_.write(initial); !written) {
+    co_return give_up("cannot write the initial checkpoint: " + written.error());
+  }
+  for (int32_t p = 0; p < partitions; ++p) {
+    auto& map = resumed[static_cast<std::size_t>(p)];
+    if (map.mirrored_source_offset() != (*source_offsets)[static_cast<std::size_t>(p)] ||
+        map.destination_end_offset() != 0) {
+      log::info("mirror partition resumes from its checkpoint",
+                {{"link", options_.name},
+                 {"topic", topic},
+                 {"partition", p},
+                 {"source_offset", map.mirrored_source_offset()},
+                 {"destination_offset", map.destination_end_offset()}});
+    }
+    engine_.add_partition(mirror::partition_start{topic, topic, p, map.mirrored_source_offset(),
+                                                  map.destination_end_offset()});
+    maps_.insert_or_assign({topic, p}, std::move(map));
   }
   log::info("mirroring topic",
             {{"link", options_.name},
@@ -345,6 +388,80 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic) {
              {"start", std::string_view(options_.start == start_position::earliest ? "earliest"
                                                                                    : "latest")}});
   co_return true;
+}
+
+asio::awaitable<bool> link::load_checkpoints() {
+  if (checkpoints_loaded_) co_return true;
+  auto loaded = co_await checkpoints_.load();
+  if (!loaded) {
+    log::warn(
+        "cannot read klink's checkpoints on the destination; retrying",
+        {{"link", options_.name}, {"topic", offsets::checkpoint_topic}, {"error", loaded.error()}});
+    co_return false;
+  }
+  checkpoints_loaded_ = true;
+  co_return true;
+}
+
+void link::record(const mirror::acknowledgement& ack) {
+  auto it = maps_.find({ack.partition.source_topic, ack.partition.partition});
+  if (it == maps_.end()) return;
+  std::vector<offsets::source_run> runs;
+  runs.reserve(ack.source_runs.size());
+  for (const auto& r : ack.source_runs)
+    runs.push_back({r.source_offset, r.count});
+  if (!it->second.record_batch(runs, ack.destination_base_offset, ack.source_last_offset + 1)) {
+    log::error("acknowledged batch does not extend the offset map",
+               {{"link", options_.name},
+                {"topic", ack.partition.source_topic},
+                {"partition", ack.partition.partition},
+                {"source_offset", ack.source_base_offset},
+                {"destination_offset", ack.destination_base_offset}});
+  }
+}
+
+asio::awaitable<std::expected<void, std::string>> link::write_checkpoints() {
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& p : engine_.partitions()) {
+    auto it = maps_.find({p->source_topic, p->partition});
+    if (it == maps_.end()) continue;
+    auto& map = it->second;
+    // Control markers and aborted batches after the last acknowledged batch
+    // are done with too.
+    if (p->mirrored_source_offset() > map.mirrored_source_offset()) {
+      map.record_gap(p->mirrored_source_offset());
+    }
+    if (p->source_log_start_offset > 0) map.trim_below(p->source_log_start_offset);
+    std::string value = map.serialize();
+    const std::string key = offsets::checkpoint_key(options_.name, p->source_topic, p->partition);
+    auto& last = last_written_[key];
+    if (last == value) continue;
+    entries.emplace_back(key, value);
+  }
+  auto written = co_await checkpoints_.write(entries);
+  if (written) {
+    for (auto& [key, value] : entries)
+      last_written_[key] = std::move(value);
+  }
+  co_return written;
+}
+
+asio::awaitable<void> link::checkpoint_loop() {
+  bool failing = false;
+  while (!stopping_) {
+    checkpoint_timer_.expires_after(options_.checkpoint_interval);
+    boost::system::error_code ec;
+    co_await checkpoint_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_) break;
+    auto written = co_await write_checkpoints();
+    if (!written && !failing) {
+      log::warn("cannot write checkpoints; retrying (a restart meanwhile re-reads the tail)",
+                {{"link", options_.name}, {"error", written.error()}});
+    } else if (written && failing) {
+      log::info("checkpoints written again", {{"link", options_.name}});
+    }
+    failing = !written;
+  }
 }
 
 }  // namespace klink::linker

@@ -13,6 +13,8 @@
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
 #include "mirror/mirror_engine.h"
+#include "offsets/checkpoint_store.h"
+#include "offsets/offset_map.h"
 
 namespace klink::linker {
 
@@ -30,6 +32,10 @@ struct link_options {
   start_position start = start_position::earliest;
   int16_t replication_factor = -1;
   std::chrono::milliseconds topic_refresh_interval{30000};
+  // How often offset maps are checkpointed to the destination. A crash loses
+  // nothing either way (the restart re-reads the destination's tail); shorter
+  // means less to re-read.
+  std::chrono::milliseconds checkpoint_interval{1000};
   mirror::mirror_options mirror;
 };
 
@@ -53,13 +59,23 @@ class link {
   asio::awaitable<void> discover_topics();
   asio::awaitable<bool> set_up_mirror(const std::string& topic);
   void note_reachability(kafka::cluster& cluster, bool reachable, const std::string& error);
+  asio::awaitable<bool> load_checkpoints();
+  void record(const mirror::acknowledgement& ack);
+  asio::awaitable<std::expected<void, std::string>> write_checkpoints();
+  asio::awaitable<void> checkpoint_loop();
 
   asio::any_io_executor executor_;
   link_options options_;
   kafka::cluster source_;
   kafka::cluster destination_;
   mirror::mirror_engine engine_;
+  offsets::checkpoint_store checkpoints_;
+  bool checkpoints_loaded_ = false;
+  // Per (source topic, partition): where every mirrored record landed.
+  std::map<std::pair<std::string, int32_t>, offsets::offset_map> maps_;
+  std::map<std::string, std::string> last_written_;  // checkpoint key -> value
   asio::steady_timer refresh_timer_;
+  asio::steady_timer checkpoint_timer_;
   std::set<std::string> mirrored_;
   std::set<std::string> failed_topics_;       // logged once; retried at each refresh
   std::set<std::string> unmatched_patterns_;  // logged once

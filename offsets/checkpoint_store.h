@@ -1,0 +1,49 @@
+// Durable checkpoints of every mirror partition's offset map, kept in a
+// compacted topic on the destination so that a replacement instance with an
+// empty disk resumes exactly where the last one stopped.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "kafka/asio.h"
+#include "kafka/cluster.h"
+
+namespace klink::offsets {
+
+// Internal topics start with "__": klink never mirrors them.
+inline constexpr std::string_view checkpoint_topic = "__klink_offsets";
+
+std::string checkpoint_key(std::string_view link, std::string_view topic, int32_t partition);
+
+// Reads and writes the checkpoint topic with klink's own client.
+// Lives on its link's executor.
+class checkpoint_store {
+ public:
+  checkpoint_store(kafka::cluster& destination, int16_t replication_factor);
+
+  // Creates the topic when it is missing, then reads every checkpoint in it.
+  asio::awaitable<std::expected<void, std::string>> load();
+
+  // The last checkpoint written under `key`, if any.
+  const std::string* find(const std::string& key) const;
+
+  // Writes the entries as one batch with acks=all; returns once the
+  // destination acknowledged them. Compaction keeps the newest per key.
+  asio::awaitable<std::expected<void, std::string>> write(
+      const std::vector<std::pair<std::string, std::string>>& entries);
+
+ private:
+  asio::awaitable<std::expected<void, std::string>> ensure_topic();
+
+  kafka::cluster& destination_;
+  int16_t replication_factor_;
+  std::map<std::string, std::string> loaded_;
+};
+
+}  // namespace klink::offsets
