@@ -47,7 +47,10 @@ def free_port() -> int:
 
 
 def _start_cluster(name: str, port: int) -> KafkaCluster:
-    cluster = KafkaCluster(name, brokers=1, base_port=port, version=KAFKA_VERSION, workdir=RUN_DIR / name)
+    # The port is part of the folder so that two pytest runs on different
+    # ports never wipe each other's brokers.
+    cluster = KafkaCluster(name, brokers=1, base_port=port, version=KAFKA_VERSION,
+                           workdir=RUN_DIR / f"{name}-{port}")
     cluster.start()
     return cluster
 
