@@ -299,7 +299,7 @@ def test_destination_refusing_a_batch_stops_only_its_partition(klink_process, so
     dest = consume_all(dest_cluster.bootstrap, topic)
     compare_partitions({0: source[0], 2: source[2]}, {0: dest[0], 2: dest[2]})
     compare_partitions({1: source[1][:big.base_offset]}, {1: dest[1]})
-    assert not events(k, "mirror topic created"), "klink must use the existing mirror topic"
+    assert not events(k, "mirror topic created", topic=topic), "klink must use the existing mirror topic"
 
     assert len(events(k, STOPPED)) == 1, events(k, STOPPED)
     assert k.running()
