@@ -189,6 +189,7 @@ asio::awaitable<void> mirror_engine::fetch_scheduler() {
     for (auto& p : partitions_) {
       if (buffered_bytes_ >= options_.max_buffered_bytes) break;
       if (p->state != partition_state::active || p->fetching) continue;
+      if (!p->stop_after_queued.empty()) continue;
       if (p->buffered_bytes >= partition_cap) continue;
       auto leader = source_.leader_of(p->source_topic, p->partition);
       if (!leader) {
@@ -388,8 +389,10 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
       p->counters.aborted_batches_dropped += out.counters.aborted_batches_dropped;
       p->fetch_offset = out.next_fetch_offset;
       if (out.failed) {
-        // Batches before the bad one still go out; nothing after it does.
-        fail_partition(*p, partition_state::failed, out.error);
+        // Batches before the bad one still go out; nothing after it does:
+        // fetching stops now, the partition stops once they are acknowledged.
+        p->stop_after_queued = out.error;
+        if (p->idle()) fail_partition(*p, partition_state::failed, out.error);
       }
     }
   }
@@ -671,6 +674,9 @@ void mirror_engine::commit_acknowledged(partition_mirror& p) {
     const std::size_t bytes = done.batch.bytes.size();
     p.in_flight.pop_front();
     release(p, bytes);
+  }
+  if (!p.stop_after_queued.empty() && p.idle()) {
+    fail_partition(p, partition_state::failed, p.stop_after_queued);
   }
 }
 

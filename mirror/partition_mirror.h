@@ -45,6 +45,10 @@ struct partition_mirror {
 
   partition_state state = partition_state::active;
   std::string error;  // why the partition stopped
+  // Set when the source sent something unusable (a corrupt batch): no more
+  // fetching; the batches before it are still delivered, then the partition
+  // stops with this reason.
+  std::string stop_after_queued;
 
   // Source side.
   int64_t fetch_offset = 0;  // next source offset to fetch
