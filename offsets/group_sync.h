@@ -1,0 +1,123 @@
+// Consumer-group offset sync: copies the committed offsets of source consumer
+// groups to the destination, translated through the link's offset maps, so a
+// consumer that fails over to the destination resumes exactly where it
+// stopped (no record re-read, none skipped).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "kafka/asio.h"
+#include "kafka/cluster.h"
+
+namespace klink::offsets {
+
+// Group ids starting with this are klink's own and never synced.
+inline constexpr std::string_view own_group_prefix = "__klink";
+
+// Which consumer groups a link syncs: whole-name ECMAScript regexes.
+class group_filter {
+ public:
+  group_filter() = default;
+  // Throws std::regex_error for a pattern that does not compile (start-up).
+  group_filter(std::vector<std::string> include, std::vector<std::string> exclude);
+
+  // Any include and no exclude pattern matches; klink's own groups never do.
+  bool matches(std::string_view group) const;
+
+ private:
+  std::vector<std::regex> include_;
+  std::vector<std::regex> exclude_;
+};
+
+// A consumer group's committed offset of one partition.
+struct committed_offset {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1;
+  std::optional<std::string> metadata;
+  friend bool operator==(const committed_offset&, const committed_offset&) = default;
+};
+
+using translate_fn = std::function<std::optional<int64_t>(
+    const std::string& topic, int32_t partition, int64_t source_offset)>;
+using mirrored_fn = std::function<bool(const std::string& topic)>;
+
+struct commit_plan {
+  std::vector<committed_offset> commits;  // destination offsets to commit
+  int64_t untranslatable = 0;             // mirrored partitions the maps cannot answer yet
+  int64_t up_to_date = 0;                 // already at (or past) the translated offset
+};
+
+// What to commit on the destination for one group, given its source offsets
+// and what the destination group already has. The destination group only
+// moves forward: a consumer that already read further there (after a
+// failover, say) must not be sent back to re-read.
+commit_plan plan_commits(const std::vector<committed_offset>& source,
+                         const std::vector<committed_offset>& destination,
+                         const translate_fn& translate, const mirrored_fn& is_mirrored);
+
+// Classic group states in which no member holds partitions.
+bool group_is_inactive(std::string_view state);
+
+struct sync_result {
+  int64_t groups_listed = 0;   // on the source, across all brokers
+  int64_t groups_matched = 0;  // passed the filter
+  int64_t groups_synced = 0;   // destination now holds the translated offsets
+  int64_t groups_skipped_active = 0;
+  int64_t groups_failed = 0;
+  int64_t partitions_committed = 0;
+  int64_t partitions_untranslatable = 0;
+  std::vector<std::string> errors;  // one per failed group, or for the listing
+};
+
+struct group_sync_options {
+  std::string link_name;
+  group_filter groups;
+};
+
+// Periodically translates and commits source group offsets on the destination.
+// Lives on its link's single-threaded executor. It refreshes the clusters'
+// broker lists (never their topics) at each pass, so it may be given clusters
+// of its own.
+class group_offset_sync {
+ public:
+  group_offset_sync(kafka::cluster& source, kafka::cluster& destination, group_sync_options options,
+                    translate_fn translate, mirrored_fn is_mirrored);
+
+  // One pass over every matching source group. Never throws; failures are in
+  // the result (and logged once per change of a group's state).
+  asio::awaitable<sync_result> sync_once();
+
+  // sync_once() every `interval` until stop().
+  asio::awaitable<void> run(std::chrono::milliseconds interval);
+  void stop();
+
+ private:
+  struct group_outcome;
+  asio::awaitable<group_outcome> sync_group(const std::string& group);
+  void note_group(const std::string& group, const group_outcome& outcome);
+  void note_listing(const std::string& error);
+
+  kafka::cluster& source_;
+  kafka::cluster& destination_;
+  group_sync_options options_;
+  translate_fn translate_;
+  mirrored_fn is_mirrored_;
+  std::optional<asio::steady_timer> timer_;
+  bool stopped_ = false;
+  // Last logged state per group ("synced", "active: Stable", "failed: ..."),
+  // so that each change is logged once and a steady state not at all.
+  std::map<std::string, std::string> group_states_;
+  std::string listing_state_;
+};
+
+}  // namespace klink::offsets
