@@ -182,6 +182,7 @@ class reader {
   scope required_table(const scope& s, std::string_view key, std::string_view hint) const;
 
   std::optional<std::string> string(const scope& s, std::string_view key) const;
+  std::optional<bool> boolean(const scope& s, std::string_view key) const;
   std::optional<std::int64_t> integer(const scope& s, std::string_view key, std::int64_t lo,
                                       std::int64_t hi, std::string_view range_hint) const;
   std::vector<std::string> string_array(const scope& s, std::string_view key, bool required,
@@ -197,6 +198,9 @@ class reader {
                               const std::string& link_name) const;
   topic_filter read_topics(const scope& link) const;
   mirror_config read_mirror(const scope& link) const;
+  consumer_offsets_config read_consumer_offsets(const scope& link) const;
+  void check_patterns(const scope& s, std::string_view key,
+                      const std::vector<std::string>& patterns, std::string_view subject) const;
 
   std::string file_;
 };
@@ -253,6 +257,18 @@ std::optional<std::string> reader::string(const scope& s, std::string_view key) 
   const auto* v = n->as_string();
   if (v == nullptr) {
     fail(*n, s.child(key), "expected a string, got " + std::string(type_name(*n)));
+  }
+  return v->get();
+}
+
+std::optional<bool> reader::boolean(const scope& s, std::string_view key) const {
+  const toml::node* n = find(s, key);
+  if (n == nullptr) return std::nullopt;
+  const auto* v = n->as_boolean();
+  if (v == nullptr) {
+    std::string message = "expected a boolean, got " + std::string(type_name(*n));
+    if (n->is_string()) message += "; write true or false without quotes";
+    fail(*n, s.child(key), std::move(message));
   }
   return v->get();
 }
@@ -466,26 +482,50 @@ topic_filter reader::read_topics(const scope& link) const {
   check_keys(s, {"include", "exclude"});
   auto include = string_array(s, "include", true, "include = [\"topic-regex\", ...]");
   auto exclude = string_array(s, "exclude", false, "exclude = [\"topic-regex\", ...]");
-  // Compile each pattern here so that a bad one is blamed at its own position.
-  auto check = [&](const std::vector<std::string>& patterns, std::string_view key) {
-    const toml::array& arr = *find(s, key)->as_array();
-    for (std::size_t i = 0; i < patterns.size(); ++i) {
-      const std::string path = s.child(key) + "[" + std::to_string(i) + "]";
-      if (patterns[i].empty()) {
-        fail(*arr.get(i), path, "empty pattern; write a topic name or an ECMAScript regex");
-      }
-      try {
-        std::regex re(patterns[i], std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        fail(*arr.get(i), path,
-             "invalid regular expression " + in_quotes(patterns[i]) + ": " + e.what() +
-                 "; patterns are ECMAScript regexes matched against the whole topic name");
-      }
-    }
-  };
-  check(include, "include");
-  if (!exclude.empty()) check(exclude, "exclude");
+  check_patterns(s, "include", include, "topic name");
+  if (!exclude.empty()) check_patterns(s, "exclude", exclude, "topic name");
   return topic_filter(std::move(include), std::move(exclude));
+}
+
+// Compiles each pattern here so that a bad one is blamed at its own position.
+void reader::check_patterns(const scope& s, std::string_view key,
+                            const std::vector<std::string>& patterns,
+                            std::string_view subject) const {
+  const toml::array& arr = *find(s, key)->as_array();
+  for (std::size_t i = 0; i < patterns.size(); ++i) {
+    const std::string path = s.child(key) + "[" + std::to_string(i) + "]";
+    if (patterns[i].empty()) {
+      fail(*arr.get(i), path,
+           "empty pattern; write a " + std::string(subject) + " or an ECMAScript regex");
+    }
+    try {
+      std::regex re(patterns[i], std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      fail(*arr.get(i), path,
+           "invalid regular expression " + in_quotes(patterns[i]) + ": " + e.what() +
+               "; patterns are ECMAScript regexes matched against the whole " +
+               std::string(subject));
+    }
+  }
+}
+
+consumer_offsets_config reader::read_consumer_offsets(const scope& link) const {
+  consumer_offsets_config out;
+  auto s = table(link, "consumer_offsets", "[links.consumer_offsets]");
+  if (!s) return out;
+  check_keys(*s, {"sync", "include", "exclude", "interval_ms"});
+  out.sync = boolean(*s, "sync").value_or(out.sync);
+  if (find(*s, "include") != nullptr) {
+    // An empty list would sync nothing while sync = true says otherwise.
+    out.include = string_array(*s, "include", true, "include = [\"group-id-regex\", ...]");
+    check_patterns(*s, "include", out.include, "group id");
+  }
+  out.exclude = string_array(*s, "exclude", false, "exclude = [\"group-id-regex\", ...]");
+  if (!out.exclude.empty()) check_patterns(*s, "exclude", out.exclude, "group id");
+  if (auto v = integer(*s, "interval_ms", 100, 3600000, "milliseconds")) {
+    out.interval_ms = static_cast<std::int32_t>(*v);
+  }
+  return out;
 }
 
 mirror_config reader::read_mirror(const scope& link) const {
@@ -555,7 +595,7 @@ bool valid_link_name(std::string_view name) {
 }
 
 link_config reader::read_link(const scope& s) const {
-  check_keys(s, {"name", "source", "destination", "topics", "mirror"});
+  check_keys(s, {"name", "source", "destination", "topics", "mirror", "consumer_offsets"});
   link_config out;
   auto name = string(s, "name");
   if (!name) fail(s.pos, s.child("name"), "missing required key; add name = \"my-link\"");
@@ -569,6 +609,7 @@ link_config reader::read_link(const scope& s) const {
   out.destination = read_cluster(s, "destination", true, out.name);
   out.topics = read_topics(s);
   out.mirror = read_mirror(s);
+  out.consumer_offsets = read_consumer_offsets(s);
   return out;
 }
 

@@ -87,12 +87,22 @@ struct mirror_config {
   std::int32_t request_timeout_ms = 30000;
 };
 
+// Consumer-group offset sync ([links.consumer_offsets]): the committed offsets
+// of source consumer groups, translated, are committed on the destination.
+struct consumer_offsets_config {
+  bool sync = false;
+  std::vector<std::string> include{".*"};  // group-id ECMAScript regexes, whole-name match
+  std::vector<std::string> exclude;
+  std::int32_t interval_ms = 5000;
+};
+
 struct link_config {
   std::string name;
   cluster_config source;
   cluster_config destination;
   topic_filter topics;
   mirror_config mirror;
+  consumer_offsets_config consumer_offsets;
 };
 
 struct config {

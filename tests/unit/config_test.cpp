@@ -55,6 +55,10 @@ TEST(config, minimal_config_gets_defaults) {
   EXPECT_EQ(link.mirror.max_buffered_bytes, 134217728);
   EXPECT_EQ(link.mirror.max_in_flight, 5);
   EXPECT_EQ(link.mirror.request_timeout_ms, 30000);
+  EXPECT_FALSE(link.consumer_offsets.sync);
+  EXPECT_EQ(link.consumer_offsets.include, std::vector<std::string>{".*"});
+  EXPECT_TRUE(link.consumer_offsets.exclude.empty());
+  EXPECT_EQ(link.consumer_offsets.interval_ms, 5000);
 }
 
 TEST(config, every_key_is_read) {
@@ -115,6 +119,30 @@ include = ["x"]
   EXPECT_EQ(l.mirror.request_timeout_ms, 600000);
   EXPECT_EQ(cfg.links[1].name, "second");
   EXPECT_EQ(cfg.links[1].source.client_id, "klink-second");
+}
+
+TEST(config, consumer_offsets_keys_are_read) {
+  const auto cfg = parse_config(std::string(minimal) + R"([links.consumer_offsets]
+sync = true
+include = ["orders-.*", "billing"]
+exclude = ["console-consumer-.*"]
+interval_ms = 100
+)",
+                                "t.toml");
+  const auto& c = cfg.links[0].consumer_offsets;
+  EXPECT_TRUE(c.sync);
+  EXPECT_EQ(c.include, (std::vector<std::string>{"orders-.*", "billing"}));
+  EXPECT_EQ(c.exclude, std::vector<std::string>{"console-consumer-.*"});
+  EXPECT_EQ(c.interval_ms, 100);
+  // An omitted include keeps the default: every group.
+  const auto defaults =
+      parse_config(std::string(minimal) + "[links.consumer_offsets]\nsync = true\n", "t");
+  EXPECT_EQ(defaults.links[0].consumer_offsets.include, std::vector<std::string>{".*"});
+  EXPECT_EQ(
+      parse_config(std::string(minimal) + "[links.consumer_offsets]\ninterval_ms = 3600000\n", "t")
+          .links[0]
+          .consumer_offsets.interval_ms,
+      3600000);
 }
 
 TEST(config, admin_port_zero_means_any_free_port) {
@@ -632,6 +660,122 @@ client_id = "me"
 )",
      "t.toml:3:1: links[0].source.bootstrap_servers: missing required key; add "
      "bootstrap_servers = [\"host:port\", ...]"},
+    {"consumer_offsets_sync_as_string", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.consumer_offsets]
+sync = "true"
+)",
+     "t.toml:10:8: links[0].consumer_offsets.sync: expected a boolean, got a string; write true or "
+     "false without quotes"},
+    {"consumer_offsets_sync_as_integer", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.consumer_offsets]
+sync = 1
+)",
+     "t.toml:10:8: links[0].consumer_offsets.sync: expected a boolean, got an integer"},
+    {"consumer_offsets_interval_too_small", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.consumer_offsets]
+interval_ms = 99
+)",
+     "t.toml:10:15: links[0].consumer_offsets.interval_ms: 99 is out of range; expected "
+     "100..3600000 (milliseconds)"},
+    {"consumer_offsets_interval_too_large", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.consumer_offsets]
+interval_ms = 3600001
+)",
+     "t.toml:10:15: links[0].consumer_offsets.interval_ms: 3600001 is out of range; expected "
+     "100..3600000 (milliseconds)"},
+    {"consumer_offsets_empty_include", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.consumer_offsets]
+include = []
+)",
+     "t.toml:10:11: links[0].consumer_offsets.include: must not be empty; add include = "
+     "[\"group-id-regex\", ...]"},
+    {"consumer_offsets_bad_include_regex", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.consumer_offsets]
+include = ["ok", "orders-("]
+)",
+     "t.toml:10:18: links[0].consumer_offsets.include[1]: invalid regular expression "
+     "\"orders-(\": Mismatched '(' and ')' in regular expression; patterns are ECMAScript "
+     "regexes matched against the whole group id"},
+    {"consumer_offsets_empty_exclude_pattern", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.consumer_offsets]
+exclude = [""]
+)",
+     "t.toml:10:12: links[0].consumer_offsets.exclude[0]: empty pattern; write a group id or an "
+     "ECMAScript regex"},
+    {"consumer_offsets_unknown_key", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.consumer_offsets]
+intervel_ms = 5000
+)",
+     "t.toml:10:1: links[0].consumer_offsets.intervel_ms: unknown key; did you mean "
+     "\"interval_ms\"?"},
+    {"consumer_offsets_not_a_table", R"([[links]]
+name = "dr"
+consumer_offsets = true
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+)",
+     "t.toml:3:20: links[0].consumer_offsets: expected a table ([links.consumer_offsets]), got a "
+     "boolean"},
     {"toml_syntax_error", R"([log]
 level = "info
 )",
