@@ -101,6 +101,23 @@ link::link(asio::any_io_executor executor, link_options options)
   for (const auto& pattern : options_.include_patterns) {
     include_patterns_.emplace_back(pattern, std::regex(pattern));
   }
+  if (options_.sync_consumer_offsets) {
+    group_source_ = std::make_unique<kafka::cluster>(executor, "source", options_.source_bootstrap,
+                                                     options_.source_connection);
+    group_destination_ = std::make_unique<kafka::cluster>(
+        executor, "destination", options_.destination_bootstrap, options_.destination_connection);
+    group_sync_ = std::make_unique<offsets::group_offset_sync>(
+        *group_source_, *group_destination_,
+        offsets::group_sync_options{options_.name, options_.consumer_groups},
+        [this](const std::string& topic, int32_t partition,
+               int64_t source_offset) -> std::optional<int64_t> {
+          // Mirror topics carry the source topic's name.
+          auto it = maps_.find({topic, partition});
+          if (it == maps_.end()) return std::nullopt;
+          return it->second.translate(source_offset);
+        },
+        [this](const std::string& topic) { return mirrored_.contains(topic); });
+  }
 }
 
 link::~link() = default;
@@ -112,6 +129,7 @@ void link::start() {
 asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
   stopping_ = true;
   refresh_timer_.cancel();
+  if (group_sync_) group_sync_->stop();
   log::info("link stopping: no new fetches, draining in-flight batches",
             {{"link", options_.name}, {"deadline_ms", static_cast<int64_t>(deadline.count())}});
   bool drained = true;
@@ -148,6 +166,10 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
   }
   source_.close();
   destination_.close();
+  if (group_sync_) {
+    group_source_->close();
+    group_destination_->close();
+  }
   co_return drained;
 }
 
@@ -225,6 +247,11 @@ asio::awaitable<void> link::discover_topics() {
     engine_.start();
     engine_started_ = true;
     asio::co_spawn(executor_, checkpoint_loop(), asio::detached);
+    // Translations need the offset maps, which exist from here on.
+    if (group_sync_) {
+      asio::co_spawn(executor_, group_sync_->run(options_.consumer_offsets_interval),
+                     asio::detached);
+    }
   }
 }
 

@@ -14,6 +14,7 @@
 #include "kafka/cluster.h"
 #include "mirror/mirror_engine.h"
 #include "offsets/checkpoint_store.h"
+#include "offsets/group_sync.h"
 #include "offsets/offset_map.h"
 
 namespace klink::linker {
@@ -37,6 +38,10 @@ struct link_options {
   // means less to re-read.
   std::chrono::milliseconds checkpoint_interval{1000};
   mirror::mirror_options mirror;
+  // Consumer-group offset sync to the destination (off unless enabled).
+  bool sync_consumer_offsets = false;
+  offsets::group_filter consumer_groups;
+  std::chrono::milliseconds consumer_offsets_interval{5000};
 };
 
 // Owns everything of one link; lives on the link's single-threaded executor.
@@ -74,6 +79,13 @@ class link {
   // Per (source topic, partition): where every mirrored record landed.
   std::map<std::pair<std::string, int32_t>, offsets::offset_map> maps_;
   std::map<std::string, std::string> last_written_;  // checkpoint key -> value
+  // Consumer-group offset sync, null unless enabled. It has connections of
+  // its own: a broker answers one request per connection at a time, so on the
+  // data path's connections every group request would wait behind a
+  // long-polling Fetch.
+  std::unique_ptr<kafka::cluster> group_source_;
+  std::unique_ptr<kafka::cluster> group_destination_;
+  std::unique_ptr<offsets::group_offset_sync> group_sync_;
   asio::steady_timer refresh_timer_;
   asio::steady_timer checkpoint_timer_;
   std::set<std::string> mirrored_;

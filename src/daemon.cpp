@@ -62,6 +62,10 @@ linker::link_options to_link_options(const config::link_config& cfg) {
   o.mirror.max_buffered_bytes = static_cast<std::size_t>(cfg.mirror.max_buffered_bytes);
   o.mirror.max_in_flight = cfg.mirror.max_in_flight;
   o.mirror.request_timeout = timeout;
+  o.sync_consumer_offsets = cfg.consumer_offsets.sync;
+  o.consumer_groups =
+      offsets::group_filter(cfg.consumer_offsets.include, cfg.consumer_offsets.exclude);
+  o.consumer_offsets_interval = std::chrono::milliseconds(cfg.consumer_offsets.interval_ms);
   return o;
 }
 
