@@ -5,6 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "kafka/crc32c.h"
+
 namespace klink::offsets {
 
 namespace {
@@ -21,17 +23,6 @@ constexpr std::string_view magic = "ko";
 constexpr uint8_t format_version = 1;
 constexpr std::size_t checksum_size = 4;
 constexpr std::size_t max_varint_size = 10;
-
-constexpr std::array<uint32_t, 256> crc_table = [] {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k)
-      c = (c >> 1) ^ ((c & 1u) ? 0x82F63B78u : 0u);
-    table[i] = c;
-  }
-  return table;
-}();
 
 bool add_overflows(int64_t a, int64_t b, int64_t& out) {
   return __builtin_add_overflow(a, b, &out);
@@ -81,10 +72,7 @@ class reader {
 }  // namespace
 
 uint32_t detail::crc32c(std::string_view data) {
-  uint32_t c = 0xFFFFFFFFu;
-  for (char ch : data)
-    c = crc_table[(c ^ static_cast<uint8_t>(ch)) & 0xff] ^ (c >> 8);
-  return ~c;
+  return kafka::crc32c(kafka::as_bytes_view(data.data(), data.size()));
 }
 
 offset_map::offset_map(int64_t source_start, int64_t destination_start, std::size_t max_entries)
