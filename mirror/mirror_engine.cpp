@@ -87,6 +87,17 @@ asio::awaitable<bool> mirror_engine::drain(std::chrono::milliseconds deadline) {
   co_return drained;
 }
 
+bool mirror_engine::set_paused(const std::string& source_topic, bool paused) {
+  bool found = false;
+  for (auto& p : partitions_) {
+    if (p->source_topic != source_topic) continue;
+    p->paused = paused;
+    found = true;
+  }
+  wake_fetcher();
+  return found;
+}
+
 void mirror_engine::wake_fetcher() {
   fetch_wakeup_.cancel();
 }
@@ -189,7 +200,7 @@ asio::awaitable<void> mirror_engine::fetch_scheduler() {
     for (auto& p : partitions_) {
       if (buffered_bytes_ >= options_.max_buffered_bytes) break;
       if (p->state != partition_state::active || p->fetching) continue;
-      if (!p->stop_after_queued.empty()) continue;
+      if (!p->stop_after_queued.empty() || p->paused) continue;
       if (p->buffered_bytes >= partition_cap) continue;
       auto leader = source_.leader_of(p->source_topic, p->partition);
       if (!leader) {

@@ -73,6 +73,10 @@ class mirror_engine {
   // deadline passes (false). Stops the engine either way.
   asio::awaitable<bool> drain(std::chrono::milliseconds deadline);
 
+  // Pausing stops fetching for the topic's partitions; batches already
+  // fetched are still delivered. Returns false if the engine has no such topic.
+  bool set_paused(const std::string& source_topic, bool paused);
+
   const std::vector<std::unique_ptr<partition_mirror>>& partitions() const { return partitions_; }
   std::size_t buffered_bytes() const { return buffered_bytes_; }
   const mirror_options& options() const { return options_; }

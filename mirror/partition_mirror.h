@@ -49,6 +49,8 @@ struct partition_mirror {
   // fetching; the batches before it are still delivered, then the partition
   // stops with this reason.
   std::string stop_after_queued;
+  // Paused by the operator: no new fetches; what was fetched is still delivered.
+  bool paused = false;
 
   // Source side.
   int64_t fetch_offset = 0;  // next source offset to fetch
