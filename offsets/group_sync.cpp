@@ -388,7 +388,7 @@ void group_offset_sync::note_group(const std::string& group, const group_outcome
   std::string state;
   switch (outcome.what) {
     case kind::synced:
-      state = "synced";
+      state = "synced, untranslatable " + std::to_string(outcome.untranslatable);
       break;
     case kind::nothing_mirrored:
       state = "nothing mirrored";
@@ -405,6 +405,18 @@ void group_offset_sync::note_group(const std::string& group, const group_outcome
   last = state;
   switch (outcome.what) {
     case kind::synced:
+      if (outcome.untranslatable > 0) {
+        // Committed below where the offset map starts (mirroring began later,
+        // or the map was trimmed): any destination offset would be a guess.
+        log::warn(
+            "consumer group offsets synced except partitions the offset maps cannot "
+            "translate; those keep their destination offsets",
+            {{"link", options_.link_name},
+             {"group", group},
+             {"partitions_committed", outcome.committed},
+             {"partitions_untranslatable", outcome.untranslatable}});
+        break;
+      }
       log::info("consumer group offsets synced to the destination",
                 {{"link", options_.link_name},
                  {"group", group},
