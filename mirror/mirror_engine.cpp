@@ -7,6 +7,7 @@
 #include "kafka/messages/init_producer_id.h"
 #include "kafka/messages/produce.h"
 #include "kafka/record_batch.h"
+#include "kafka/sleep.h"
 #include "log/log.h"
 #include "mirror/batch_transform.h"
 
@@ -21,12 +22,6 @@ using kafka::error_code;
 // READ_COMMITTED: only committed transactional data, up to the last stable offset.
 constexpr int8_t read_committed = 1;
 constexpr int16_t acks_all = -1;
-
-asio::awaitable<void> sleep_for(asio::any_io_executor ex, clock::duration d) {
-  asio::steady_timer timer(ex, d);
-  boost::system::error_code ec;
-  co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
-}
 
 std::string describe(int16_t code, const std::optional<std::string>& message) {
   std::string text(kafka::error_name(kafka::to_error_code(code)));
@@ -79,7 +74,7 @@ asio::awaitable<bool> mirror_engine::drain(std::chrono::milliseconds deadline) {
       return p->state != partition_state::active || (p->idle() && !p->fetching);
     });
     if (drained) break;
-    co_await sleep_for(executor_, std::chrono::milliseconds(20));
+    co_await sleep_for(std::chrono::milliseconds(20));
   }
   stopped_ = true;
   wake_fetcher();
@@ -163,7 +158,7 @@ void mirror_engine::request_metadata_refresh(kafka::cluster& cluster) {
 asio::awaitable<void> mirror_engine::refresh_metadata(kafka::cluster& cluster) {
   const bool is_source = &cluster == &source_;
   auto& not_before = is_source ? source_refresh_after_ : destination_refresh_after_;
-  if (clock::now() < not_before) co_await sleep_for(executor_, not_before - clock::now());
+  if (clock::now() < not_before) co_await sleep_for(not_before - clock::now());
   std::vector<std::string> topics;
   for (const auto& p : partitions_) {
     const auto& name = is_source ? p->source_topic : p->mirror_topic;
@@ -441,7 +436,7 @@ asio::awaitable<bool> mirror_engine::ensure_producer_id() {
       log::warn("cannot get a producer id from the destination; retrying",
                 {{"link", options_.link_name}, {"error", why}});
     }
-    co_await sleep_for(executor_, backoff_for(failures));
+    co_await sleep_for(backoff_for(failures));
   }
   producer_id_pending_ = false;
   wake_sender();

@@ -8,6 +8,7 @@
 #include "kafka/messages/produce.h"
 #include "kafka/record_batch.h"
 #include "kafka/records.h"
+#include "kafka/sleep.h"
 
 namespace klink::offsets {
 
@@ -28,11 +29,6 @@ constexpr std::pair<const char*, const char*> checkpoint_topic_configs[] = {
     {"min.compaction.lag.ms", "0"},
 };
 
-asio::awaitable<void> pause(std::chrono::milliseconds d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  boost::system::error_code ec;
-  co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
-}
 }  // namespace
 
 std::string checkpoint_key(std::string_view link, std::string_view topic, int32_t partition) {
@@ -86,7 +82,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::ensure_topic
         }
       }
     }
-    co_await pause(std::chrono::milliseconds(100));
+    co_await sleep_for(std::chrono::milliseconds(100));
   }
   co_return std::unexpected(std::string(checkpoint_topic) + " has no leader");
 }
