@@ -173,7 +173,13 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
   co_return drained;
 }
 
+asio::awaitable<std::expected<std::vector<int64_t>, std::string>> link::source_end_offsets(
+    const std::string& topic) {
+  co_return co_await list_offsets(source_, topic, latest_timestamp, 1);
+}
+
 void link::note_reachability(kafka::cluster& cluster, bool reachable, const std::string& error) {
+  unreachable_error_[cluster.role()] = error;
   auto [it, first] = reachable_.try_emplace(cluster.role(), !reachable);
   if (it->second == reachable && !first) return;
   it->second = reachable;

@@ -58,6 +58,24 @@ class link {
   const std::string& name() const { return options_.name; }
   const mirror::mirror_engine& engine() const { return engine_; }
 
+  // Read-only status for the admin endpoint (same executor: no locks).
+  // Whether the last metadata refresh of "source"/"destination" succeeded,
+  // and why not when it did not.
+  bool reachable(const std::string& role) const;
+  std::string unreachable_reason(const std::string& role) const;
+  const kafka::cluster& source() const { return source_; }
+  const kafka::cluster& destination() const { return destination_; }
+  const std::set<std::string>& mirrored_topics() const { return mirrored_; }
+  // ACTIVE, PAUSED (every mirror paused), UNAVAILABLE (a cluster unreachable),
+  // FAILED (every mirror partition stopped by an error).
+  std::string_view state() const;
+  int64_t lag_records() const;
+  // Operator pause/resume of one mirror; false if the link mirrors no such
+  // topic. While any topic is paused its source end offsets are polled, so
+  // that its lag keeps counting what the source receives.
+  bool pause(const std::string& topic);
+  bool resume(const std::string& topic);
+
  private:
   asio::awaitable<void> run();
   asio::awaitable<bool> refresh_clusters();
@@ -92,7 +110,12 @@ class link {
   std::set<std::string> failed_topics_;       // logged once; retried at each refresh
   std::set<std::string> unmatched_patterns_;  // logged once
   std::vector<std::pair<std::string, std::regex>> include_patterns_;
-  std::map<std::string, bool> reachable_;  // per cluster role, for state-change logs
+  std::map<std::string, bool> reachable_;                 // per cluster role, for state-change logs
+  std::map<std::string, std::string> unreachable_error_;  // per cluster role, for /readyz
+  asio::awaitable<std::expected<std::vector<int64_t>, std::string>> source_end_offsets(
+      const std::string& topic);
+  asio::awaitable<void> paused_end_offsets_loop();
+  bool paused_loop_running_ = false;
   bool engine_started_ = false;
   bool stopping_ = false;
 };

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin/admin_server.h"
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
 #include "linker/link.h"
@@ -79,6 +80,8 @@ int run_daemon(const config::config& cfg) {
   for (const auto& link_cfg : cfg.links) {
     links.push_back(std::make_unique<linker::link>(io.get_executor(), to_link_options(link_cfg)));
   }
+  // Listens before the links start, so a taken port fails start-up at once.
+  admin::admin_server admin(io.get_executor(), cfg.admin, links);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   bool shutting_down = false;
@@ -113,6 +116,11 @@ int run_daemon(const config::config& cfg) {
     log::info("link starting", {{"link", l->name()}});
     l->start();
   }
+  admin.start();
+  log::info("admin endpoint listening",
+            {{"host", cfg.admin.host},
+             {"port", admin.port()},
+             {"auth", cfg.admin.tokens_file.empty() ? "none" : "bearer tokens"}});
   log::info("klink running", {{"links", cfg.links.size()}, {"config", cfg.source_file}});
   io.run();
   return 0;

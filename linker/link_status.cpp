@@ -1,0 +1,90 @@
+// The link's read-only status and operator pause/resume, for the admin endpoint.
+#include <algorithm>
+
+#include "kafka/sleep.h"
+#include "linker/link.h"
+#include "log/log.h"
+
+namespace klink::linker {
+
+namespace {
+// How often a paused topic's source end offsets are read: its lag must keep
+// counting what producers write while nothing is fetched.
+constexpr std::chrono::seconds paused_poll_interval{1};
+}  // namespace
+
+bool link::reachable(const std::string& role) const {
+  auto it = reachable_.find(role);
+  return it != reachable_.end() && it->second;
+}
+
+std::string link::unreachable_reason(const std::string& role) const {
+  if (!reachable_.contains(role)) return role + " cluster not reached yet";
+  if (reachable(role)) return "";
+  auto it = unreachable_error_.find(role);
+  std::string reason = role + " cluster unreachable";
+  if (it != unreachable_error_.end() && !it->second.empty()) reason += ": " + it->second;
+  return reason;
+}
+
+std::string_view link::state() const {
+  if (!reachable("source") || !reachable("destination")) return "UNAVAILABLE";
+  const auto& partitions = engine_.partitions();
+  if (partitions.empty()) return "ACTIVE";
+  const bool all_failed = std::ranges::all_of(
+      partitions, [](const auto& p) { return p->state != mirror::partition_state::active; });
+  if (all_failed) return "FAILED";
+  const bool all_paused = std::ranges::all_of(partitions, [](const auto& p) { return p->paused; });
+  if (all_paused) return "PAUSED";
+  return "ACTIVE";
+}
+
+int64_t link::lag_records() const {
+  int64_t lag = 0;
+  for (const auto& p : engine_.partitions())
+    lag += p->lag_records();
+  return lag;
+}
+
+bool link::pause(const std::string& topic) {
+  if (!engine_.set_paused(topic, true)) return false;
+  log::info("mirror paused", {{"link", options_.name}, {"topic", topic}});
+  if (!paused_loop_running_) {
+    paused_loop_running_ = true;
+    asio::co_spawn(executor_, paused_end_offsets_loop(), asio::detached);
+  }
+  return true;
+}
+
+bool link::resume(const std::string& topic) {
+  if (!engine_.set_paused(topic, false)) return false;
+  log::info("mirror resumed", {{"link", options_.name}, {"topic", topic}});
+  return true;
+}
+
+asio::awaitable<void> link::paused_end_offsets_loop() {
+  while (!stopping_) {
+    std::set<std::string> paused;
+    for (const auto& p : engine_.partitions()) {
+      if (p->paused) paused.insert(p->source_topic);
+    }
+    if (paused.empty()) break;
+    for (const auto& topic : paused) {
+      auto ends = co_await source_end_offsets(topic);
+      if (!ends) continue;  // the next round retries; the lag keeps its last value
+      // The engine's fetch responses write these fields while the topic is
+      // fetched; while it is paused nothing else does, and everything runs on
+      // this one executor.
+      for (const auto& p : engine_.partitions()) {
+        if (p->source_topic != topic || !p->paused || p->partition < 0 ||
+            static_cast<std::size_t>(p->partition) >= ends->size())
+          continue;
+        p->source_last_stable_offset = (*ends)[static_cast<std::size_t>(p->partition)];
+      }
+    }
+    co_await sleep_for(paused_poll_interval);
+  }
+  paused_loop_running_ = false;
+}
+
+}  // namespace klink::linker

@@ -1,0 +1,46 @@
+// The admin API: answers one parsed HTTP request from the links' state.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "admin/http_api.h"
+#include "admin/metrics.h"
+#include "admin/status.h"
+#include "linker/link.h"
+
+namespace klink::admin {
+
+// Runs on the daemon's one thread, the links' thread, so it reads and
+// changes link state directly; nothing in it blocks.
+class admin_api {
+ public:
+  admin_api(const std::vector<std::unique_ptr<linker::link>>& links, token_set tokens);
+
+  http_reply handle(const http_request& request);
+
+ private:
+  http_reply dispatch(const route& r, const http_request& request);
+  http_reply readyz() const;
+  http_reply list_links() const;
+  http_reply list_mirrors(const linker::link& link);
+  http_reply one_mirror(const linker::link& link, const std::string& topic);
+  http_reply mirror_action(linker::link& link, const std::string& topic, const std::string& action,
+                           std::string_view body);
+  http_reply mirrors_action(linker::link& link, const std::string& action, std::string_view body);
+  // The status a pause/resume of one topic answers, with its JSON.
+  std::pair<unsigned, nlohmann::json> apply(linker::link& link, const std::string& topic,
+                                            const std::string& action);
+  nlohmann::json mirror_json(const linker::link& link, const std::string& topic,
+                             const std::vector<const mirror::partition_mirror*>& partitions);
+  linker::link* find_link(const std::string& name) const;
+
+  const std::vector<std::unique_ptr<linker::link>>& links_;
+  token_set tokens_;
+  lag_clock clock_;
+  metrics metrics_;
+};
+
+}  // namespace klink::admin

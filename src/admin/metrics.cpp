@@ -1,0 +1,124 @@
+#include "admin/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+namespace klink::admin {
+
+namespace {
+
+template <typename T>
+prometheus::Family<T>& family(prometheus::Registry& registry, const std::string& name,
+                              const std::string& help) {
+  if constexpr (std::is_same_v<T, prometheus::Gauge>) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+  } else {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+  }
+}
+
+// Counters only move forward: a value below what was seen (a partition
+// object re-created) counts from zero again.
+void advance(prometheus::Counter& counter, uint64_t now, uint64_t& seen) {
+  if (now >= seen) {
+    counter.Increment(static_cast<double>(now - seen));
+  } else {
+    counter.Increment(static_cast<double>(now));
+  }
+  seen = now;
+}
+
+}  // namespace
+
+metrics::metrics(lag_clock& clock)
+    : clock_(clock),
+      registry_(std::make_shared<prometheus::Registry>()),
+      partition_lag_records_(family<prometheus::Gauge>(
+          *registry_, "klink_mirror_partition_lag_records",
+          "Records in the source partition (up to its last stable offset) not yet on the "
+          "destination")),
+      partition_lag_seconds_(family<prometheus::Gauge>(
+          *registry_, "klink_mirror_partition_lag_seconds",
+          "Age of the oldest source record not yet on the destination; 0 when caught up")),
+      lag_records_(
+          family<prometheus::Gauge>(*registry_, "klink_mirror_lag_records",
+                                    "Records of the source topic not yet on the destination")),
+      records_total_(family<prometheus::Counter>(*registry_, "klink_mirror_records_total",
+                                                 "Records written to the mirror topic")),
+      bytes_total_(family<prometheus::Counter>(*registry_, "klink_mirror_bytes_total",
+                                               "Record batch bytes written to the mirror topic")),
+      batches_rebuilt_total_(family<prometheus::Counter>(
+          *registry_, "klink_mirror_batches_rebuilt_total",
+          "Batches rebuilt instead of copied byte for byte (compaction holes, LogAppendTime)")),
+      mirror_state_(family<prometheus::Gauge>(
+          *registry_, "klink_mirror_state", "1 for the mirror's current state, 0 for the others")),
+      link_state_(family<prometheus::Gauge>(*registry_, "klink_link_state",
+                                            "1 for the link's current state, 0 for the others")) {}
+
+metrics::partition_series& metrics::partition(const std::string& link,
+                                              const mirror::partition_mirror& p) {
+  auto [it, inserted] = partitions_.try_emplace({link, p.source_topic, p.partition});
+  if (inserted) {
+    const prometheus::Labels labels{
+        {"link", link}, {"topic", p.source_topic}, {"partition", std::to_string(p.partition)}};
+    it->second.lag_records = &partition_lag_records_.Add(labels);
+    it->second.lag_seconds = &partition_lag_seconds_.Add(labels);
+  }
+  return it->second;
+}
+
+metrics::topic_series& metrics::topic(const std::string& link, const std::string& topic) {
+  auto [it, inserted] = topics_.try_emplace({link, topic});
+  if (inserted) {
+    const prometheus::Labels labels{{"link", link}, {"topic", topic}};
+    auto& s = it->second;
+    s.lag_records = &lag_records_.Add(labels);
+    s.records = &records_total_.Add(labels);
+    s.bytes = &bytes_total_.Add(labels);
+    s.batches_rebuilt = &batches_rebuilt_total_.Add(labels);
+    for (auto state : mirror_states) {
+      s.states[state] =
+          &mirror_state_.Add({{"link", link}, {"topic", topic}, {"state", std::string(state)}});
+    }
+  }
+  return it->second;
+}
+
+void metrics::update(const std::vector<std::unique_ptr<linker::link>>& links) {
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& l : links) {
+    const std::string& name = l->name();
+    auto& link_gauges = links_[name];
+    if (link_gauges.empty()) {
+      for (auto state : link_states)
+        link_gauges[state] = &link_state_.Add({{"link", name}, {"state", std::string(state)}});
+    }
+    const auto current_link_state = l->state();
+    for (auto& [state, gauge] : link_gauges)
+      gauge->Set(state == current_link_state ? 1 : 0);
+
+    for (const auto& [topic_name, partitions] : partitions_by_topic(*l)) {
+      auto& t = topic(name, topic_name);
+      int64_t lag = 0;
+      for (const auto* p : partitions) {
+        auto& s = partition(name, *p);
+        const int64_t partition_lag = p->lag_records();
+        lag += partition_lag;
+        s.lag_records->Set(static_cast<double>(partition_lag));
+        s.lag_seconds->Set(clock_.lag_seconds(name, *p, now));
+        advance(*t.records, p->counters.records_produced, s.seen.records_produced);
+        advance(*t.bytes, p->counters.bytes_produced, s.seen.bytes_produced);
+        advance(*t.batches_rebuilt, p->counters.batches_rebuilt, s.seen.batches_rebuilt);
+      }
+      t.lag_records->Set(static_cast<double>(lag));
+      const auto state = mirror_state(*l, partitions);
+      for (auto& [s, gauge] : t.states)
+        gauge->Set(s == state ? 1 : 0);
+    }
+  }
+}
+
+std::string metrics::serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace klink::admin

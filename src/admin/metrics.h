@@ -1,0 +1,63 @@
+// klink's Prometheus metrics, brought up to date from the links' state on each scrape.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include "admin/status.h"
+#include "linker/link.h"
+
+namespace klink::admin {
+
+// Lives on the daemon's one thread, like the links it reads.
+class metrics {
+ public:
+  explicit metrics(lag_clock& clock);
+
+  // Sets every gauge from the links' current state and advances the counters
+  // by what the engine counted since the last update.
+  void update(const std::vector<std::unique_ptr<linker::link>>& links);
+  // Prometheus text exposition format 0.0.4.
+  std::string serialize() const;
+
+ private:
+  struct partition_series {
+    prometheus::Gauge* lag_records = nullptr;
+    prometheus::Gauge* lag_seconds = nullptr;
+    mirror::partition_counters seen;
+  };
+  struct topic_series {
+    prometheus::Gauge* lag_records = nullptr;
+    prometheus::Counter* records = nullptr;
+    prometheus::Counter* bytes = nullptr;
+    prometheus::Counter* batches_rebuilt = nullptr;
+    std::map<std::string_view, prometheus::Gauge*> states;
+  };
+
+  partition_series& partition(const std::string& link, const mirror::partition_mirror& p);
+  topic_series& topic(const std::string& link, const std::string& topic);
+
+  lag_clock& clock_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Gauge>& partition_lag_records_;
+  prometheus::Family<prometheus::Gauge>& partition_lag_seconds_;
+  prometheus::Family<prometheus::Gauge>& lag_records_;
+  prometheus::Family<prometheus::Counter>& records_total_;
+  prometheus::Family<prometheus::Counter>& bytes_total_;
+  prometheus::Family<prometheus::Counter>& batches_rebuilt_total_;
+  prometheus::Family<prometheus::Gauge>& mirror_state_;
+  prometheus::Family<prometheus::Gauge>& link_state_;
+  std::map<std::tuple<std::string, std::string, int32_t>, partition_series> partitions_;
+  std::map<std::pair<std::string, std::string>, topic_series> topics_;
+  std::map<std::string, std::map<std::string_view, prometheus::Gauge*>> links_;
+};
+
+}  // namespace klink::admin

@@ -1,0 +1,72 @@
+#include "admin/status.h"
+
+#include <algorithm>
+#include <cstddef>
+
+namespace klink::admin {
+
+namespace {
+// RecordBatch v2 header: baseTimestamp is the int64 at bytes 27..35.
+constexpr std::size_t base_timestamp_at = 27;
+
+int64_t read_be64(const std::byte* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return static_cast<int64_t>(v);
+}
+}  // namespace
+
+std::map<std::string, std::vector<const mirror::partition_mirror*>> partitions_by_topic(
+    const linker::link& link) {
+  std::map<std::string, std::vector<const mirror::partition_mirror*>> out;
+  for (const auto& p : link.engine().partitions())
+    out[p->source_topic].push_back(p.get());
+  for (auto& [_, ps] : out) {
+    std::ranges::sort(ps, {}, &mirror::partition_mirror::partition);
+  }
+  return out;
+}
+
+std::string_view mirror_state(const linker::link& link,
+                              const std::vector<const mirror::partition_mirror*>& partitions) {
+  using mirror::partition_state;
+  auto any = [&](partition_state s) {
+    return std::ranges::any_of(partitions, [s](const auto* p) { return p->state == s; });
+  };
+  if (any(partition_state::diverged)) return "DIVERGED";
+  if (any(partition_state::failed)) return "FAILED";
+  if (!partitions.empty() &&
+      std::ranges::all_of(partitions, [](const auto* p) { return p->paused; }))
+    return "PAUSED";
+  if (!link.reachable("source")) return "SOURCE_UNAVAILABLE";
+  return "ACTIVE";
+}
+
+int64_t source_end_offset(const mirror::partition_mirror& p) {
+  return p.source_last_stable_offset >= 0 ? p.source_last_stable_offset : p.source_high_watermark;
+}
+
+double lag_clock::lag_seconds(const std::string& link, const mirror::partition_mirror& p,
+                              std::chrono::system_clock::time_point now) {
+  double& last = last_[{link, p.source_topic, p.partition}];
+  if (p.lag_records() == 0) {
+    last = 0;
+    return last;
+  }
+  const mirror::outbound_batch* first = nullptr;
+  if (!p.in_flight.empty()) {
+    first = &p.in_flight.front().batch;
+  } else if (!p.ready.empty()) {
+    first = &p.ready.front();
+  }
+  if (first == nullptr || first->bytes.size() < base_timestamp_at + 8) return last;
+  const int64_t base_timestamp = read_be64(first->bytes.data() + base_timestamp_at);
+  if (base_timestamp < 0) return last;
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  last = static_cast<double>(std::max<int64_t>(0, now_ms - base_timestamp)) / 1000.0;
+  return last;
+}
+
+}  // namespace klink::admin

@@ -1,0 +1,46 @@
+// Mirror and link status as the admin endpoint and the metrics report it,
+// derived from the engine's partition state on the daemon's one thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "linker/link.h"
+#include "mirror/partition_mirror.h"
+
+namespace klink::admin {
+
+inline constexpr std::string_view mirror_states[] = {
+    "ACTIVE",      "PAUSED",   "PROMOTING",          "PROMOTED",
+    "FAILED_OVER", "DIVERGED", "SOURCE_UNAVAILABLE", "FAILED"};
+inline constexpr std::string_view link_states[] = {"ACTIVE", "PAUSED", "UNAVAILABLE", "FAILED"};
+
+// A link's mirror partitions grouped by source topic, in topic order.
+std::map<std::string, std::vector<const mirror::partition_mirror*>> partitions_by_topic(
+    const linker::link& link);
+
+// One of mirror_states for a topic's partitions.
+std::string_view mirror_state(const linker::link& link,
+                              const std::vector<const mirror::partition_mirror*>& partitions);
+
+// The source end offset the lag is measured against (LSO, else the high
+// watermark), or -1 before the first fetch answered.
+int64_t source_end_offset(const mirror::partition_mirror& p);
+
+// Age of the oldest source record not yet on the destination. It is read from
+// the first queued or in-flight batch; when records are missing but none is
+// fetched yet (a paused topic), the last known age stands.
+class lag_clock {
+ public:
+  double lag_seconds(const std::string& link, const mirror::partition_mirror& p,
+                     std::chrono::system_clock::time_point now);
+
+ private:
+  std::map<std::tuple<std::string, std::string, int32_t>, double> last_;
+};
+
+}  // namespace klink::admin
