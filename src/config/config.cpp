@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
@@ -424,11 +425,35 @@ admin_config reader::read_admin(const scope& root) const {
   admin_config out;
   auto s = table(root, "admin", "[admin]");
   if (!s) return out;
-  check_keys(*s, {"listen"});
+  check_keys(*s, {"listen", "tokens_file"});
   if (auto listen = string(*s, "listen")) {
     if (auto err = parse_host_port(*listen, true, out.host, out.port)) {
       fail(*find(*s, "listen"), s->child("listen"), *err);
     }
+  }
+  if (auto tokens = string(*s, "tokens_file")) {
+    const toml::node& at = *find(*s, "tokens_file");
+    if (tokens->empty())
+      fail(at, s->child("tokens_file"),
+           "must not be empty; remove the key to serve /v1 without tokens");
+    std::filesystem::path path(*tokens);
+    if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
+    // Checked here so that `klink validate` and `klink run` both refuse a
+    // tokens file the daemon could not use; the tokens themselves are never printed.
+    std::ifstream in(path);
+    if (!in || std::filesystem::is_directory(path)) {
+      fail(at, s->child("tokens_file"), "cannot read " + in_quotes(path.string()));
+    }
+    bool any = false;
+    for (std::string line; std::getline(in, line);) {
+      const auto first = line.find_first_not_of(" \t\r");
+      if (first != std::string::npos && line[first] != '#') any = true;
+    }
+    if (!any) {
+      fail(at, s->child("tokens_file"),
+           in_quotes(path.string()) + " holds no token; write one token per line");
+    }
+    out.tokens_file = path.string();
   }
   return out;
 }

@@ -43,6 +43,10 @@ class config_error : public std::runtime_error {
 struct admin_config {
   std::string host = "127.0.0.1";  // IPv6 addresses are stored without brackets
   std::uint16_t port = 8083;       // 0 asks the OS for a free port (handy in tests)
+  // Bearer tokens for /v1, one per line; empty = no authentication. A relative
+  // path is taken from the config file's folder, so a config and its tokens
+  // can move together.
+  std::string tokens_file;
 };
 
 struct cluster_config {

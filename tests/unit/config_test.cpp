@@ -151,6 +151,40 @@ TEST(config, admin_port_zero_means_any_free_port) {
   EXPECT_EQ(cfg.admin.port, 0);
 }
 
+TEST(config, admin_tokens_file_is_checked_and_resolved_next_to_the_config) {
+  const auto dir = std::filesystem::temp_directory_path() / "klink_config_tokens_test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "tokens") << "# operators\n\n  s3cret  \n";
+  std::ofstream(dir / "empty") << "# nothing here\n\n";
+  const std::string cfg_path = (dir / "klink.toml").string();
+
+  EXPECT_EQ(parse_config(minimal, "t").admin.tokens_file, "");
+  const auto cfg =
+      parse_config(std::string("[admin]\ntokens_file = \"tokens\"\n") + minimal, cfg_path);
+  EXPECT_EQ(cfg.admin.tokens_file, (dir / "tokens").string());
+  const auto absolute =
+      parse_config("[admin]\ntokens_file = \"" + (dir / "tokens").string() + "\"\n" + minimal, "t");
+  EXPECT_EQ(absolute.admin.tokens_file, (dir / "tokens").string());
+
+  auto error_for = [&](const std::string& value) {
+    try {
+      parse_config("[admin]\ntokens_file = \"" + value + "\"\n" + minimal, cfg_path);
+    } catch (const config_error& e) {
+      EXPECT_EQ(e.key(), "admin.tokens_file");
+      EXPECT_EQ(e.line(), 2u);
+      return e.message();
+    }
+    ADD_FAILURE() << "expected config_error for " << value;
+    return std::string();
+  };
+  EXPECT_EQ(error_for("missing"), "cannot read \"" + (dir / "missing").string() + "\"");
+  EXPECT_EQ(error_for("."), "cannot read \"" + (dir / ".").string() + "\"");
+  EXPECT_EQ(error_for("empty"),
+            "\"" + (dir / "empty").string() + "\" holds no token; write one token per line");
+  EXPECT_EQ(error_for(""), "must not be empty; remove the key to serve /v1 without tokens");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(topic_filter, whole_name_match_with_excludes) {
   const klink::config::topic_filter f({"orders", "payments\\..*"}, {".*\\.tmp"});
   EXPECT_TRUE(f.matches("orders"));
