@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,6 +22,8 @@ CONFIG = REPO / "config" / "quickstart.toml"
 TOPIC = "demo.orders"
 PARTITIONS = 6
 RECORDS = 200_000
+LINK = "quickstart"
+ADMIN = "http://127.0.0.1:8083"  # [admin] listen in config/quickstart.toml
 
 
 def say(text: str) -> None:
@@ -60,6 +65,19 @@ def end_offsets(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def admin_mirror() -> dict | None:
+    """The mirror of TOPIC as klink's admin endpoint reports it, or None until it can."""
+    try:
+        with urllib.request.urlopen(f"{ADMIN}/v1/links/{LINK}/mirrors/{TOPIC}", timeout=5) as r:
+            doc = json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    # Before the first Fetch answers, a partition's source end is not known yet.
+    if any(p["source_end_offset"] is None for p in doc["partitions"]):
+        return None
+    return doc
+
+
 def start() -> int:
     RUN.mkdir(parents=True, exist_ok=True)
     source, destination = clusters()
@@ -77,22 +95,28 @@ def start() -> int:
     total = end_offsets(source.bootstrap, TOPIC)
 
     say(f"== running klink with {CONFIG.relative_to(REPO)}")
+    say(f"   admin: {ADMIN}/v1/links   metrics: {ADMIN}/metrics")
     log_path = RUN / "klink.log"
     log = open(log_path, "w")
     klink = subprocess.Popen([str(REPO / "build" / "klink"), "run", "--config", str(CONFIG)],
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (RUN / "klink.pid").write_text(str(klink.pid))
 
+    say(f"   progress from {ADMIN}/v1/links/{LINK}/mirrors/{TOPIC}")
     deadline = time.monotonic() + 180
     mirrored = 0
     while time.monotonic() < deadline:
         if klink.poll() is not None:
             say(f"klink exited with {klink.returncode}; its log:\n{log_path.read_text()}")
             return 1
-        mirrored = end_offsets(destination.bootstrap, TOPIC)
-        say(f"   mirrored {mirrored:>9,} / {total:,} records   lag {total - mirrored:,}")
-        if mirrored >= total:
-            break
+        doc = admin_mirror()
+        if doc is None:
+            say("   waiting for klink to set up the mirror")
+        else:
+            mirrored = sum(p["mirrored_source_offset"] for p in doc["partitions"])
+            say(f"   mirrored {mirrored:>9,} / {total:,} records   lag {doc['lag_records']:,}")
+            if doc["lag_records"] == 0 and mirrored >= total:
+                break
         time.sleep(1)
     if mirrored < total:
         say(f"klink did not catch up within 3 minutes; see {log_path}")
@@ -111,6 +135,8 @@ def start() -> int:
     say(f"   source cluster:        {source.bootstrap}")
     say(f"   destination cluster:   {destination.bootstrap}")
     say(f"   klink log:             {log_path}")
+    say(f"   admin:                 {ADMIN}/v1/links   metrics: {ADMIN}/metrics")
+    say(f"   lag of the demo topic: curl -s {ADMIN}/v1/links/{LINK}/mirrors/{TOPIC}")
     say(f"   config:                {CONFIG}")
     say("   try:   scripts/kafka tool --name quickstart-source producer-perf --topic demo.orders "
         "--num-records 10000 --record-size 100 --throughput -1 "
