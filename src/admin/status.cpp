@@ -49,10 +49,12 @@ int64_t source_end_offset(const mirror::partition_mirror& p) {
 
 double lag_clock::lag_seconds(const std::string& link, const mirror::partition_mirror& p,
                               std::chrono::system_clock::time_point now) {
-  double& last = last_[{link, p.source_topic, p.partition}];
+  int64_t& oldest = oldest_ms_[{link, p.source_topic, p.partition}];
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   if (p.lag_records() == 0) {
-    last = 0;
-    return last;
+    oldest = -1;
+    return 0;
   }
   const mirror::outbound_batch* first = nullptr;
   if (!p.in_flight.empty()) {
@@ -60,13 +62,17 @@ double lag_clock::lag_seconds(const std::string& link, const mirror::partition_m
   } else if (!p.ready.empty()) {
     first = &p.ready.front();
   }
-  if (first == nullptr || first->bytes.size() < base_timestamp_at + 8) return last;
-  const int64_t base_timestamp = read_be64(first->bytes.data() + base_timestamp_at);
-  if (base_timestamp < 0) return last;
-  const int64_t now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  last = static_cast<double>(std::max<int64_t>(0, now_ms - base_timestamp)) / 1000.0;
-  return last;
+  int64_t base_timestamp = -1;
+  if (first != nullptr && first->bytes.size() >= base_timestamp_at + 8)
+    base_timestamp = read_be64(first->bytes.data() + base_timestamp_at);
+  if (base_timestamp >= 0) {
+    oldest = base_timestamp;
+  } else if (oldest < 0) {
+    // Records are missing but none is fetched (a paused topic): they arrived
+    // no later than now, so the age counts from here, a lower bound.
+    oldest = now_ms;
+  }
+  return static_cast<double>(std::max<int64_t>(0, now_ms - oldest)) / 1000.0;
 }
 
 }  // namespace klink::admin

@@ -31,16 +31,19 @@ std::string_view mirror_state(const linker::link& link,
 // watermark), or -1 before the first fetch answered.
 int64_t source_end_offset(const mirror::partition_mirror& p);
 
-// Age of the oldest source record not yet on the destination. It is read from
-// the first queued or in-flight batch; when records are missing but none is
-// fetched yet (a paused topic), the last known age stands.
+// Age of the oldest source record not yet on the destination, 0 when caught
+// up. The record's timestamp is the first queued or in-flight batch's base
+// timestamp; while records are missing but none is fetched (a paused topic),
+// the last known timestamp stands, or, if none was seen since the partition
+// was caught up, the moment the lag was first noticed (a lower bound), so the
+// age keeps growing while nothing moves.
 class lag_clock {
  public:
   double lag_seconds(const std::string& link, const mirror::partition_mirror& p,
                      std::chrono::system_clock::time_point now);
 
  private:
-  std::map<std::tuple<std::string, std::string, int32_t>, double> last_;
+  std::map<std::tuple<std::string, std::string, int32_t>, int64_t> oldest_ms_;
 };
 
 }  // namespace klink::admin

@@ -199,9 +199,17 @@ def test_endpoints_metrics_and_lag_while_paused(klink_process, source_cluster, d
     doc = get_json(mirror_url(proc, topic_name))
     assert doc["state"] == "PAUSED" and doc["lag_records"] == lag
     assert {p["partition"]: p["lag_records"] for p in doc["partitions"]} == expected
-    # Still paused a moment later: nothing more was fetched.
+    # Still paused a moment later: nothing more was fetched, and the unmirrored
+    # records are older.
+    ages = {p: sample(m, "klink_mirror_partition_lag_seconds", link="test", topic=topic_name, partition=p)
+            for p in range(PARTITIONS)}
     time.sleep(1.5)
     assert independent_lag(source_cluster, dest_cluster, topic_name) == expected
+    m = scrape(base)
+    for p in range(PARTITIONS):
+        if expected[p] > 0:
+            age = sample(m, "klink_mirror_partition_lag_seconds", link="test", topic=topic_name, partition=p)
+            assert age >= ages[p] + 1.0, (p, ages[p], age)
     assert get_json(f"{base}/v1/links")["links"][0]["lag_records"] == lag
 
     # Resume (twice): the lag drains to 0 and every record is counted once.
