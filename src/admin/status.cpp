@@ -49,7 +49,7 @@ int64_t source_end_offset(const mirror::partition_mirror& p) {
 
 double lag_clock::lag_seconds(const std::string& link, const mirror::partition_mirror& p,
                               std::chrono::system_clock::time_point now) {
-  int64_t& oldest = oldest_ms_[{link, p.source_topic, p.partition}];
+  int64_t& oldest = oldest_ms_.try_emplace({link, p.source_topic, p.partition}, -1).first->second;
   const int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   if (p.lag_records() == 0) {
