@@ -117,6 +117,20 @@ std::chrono::milliseconds mirror_engine::backoff_for(int failures) const {
   return std::min(delay, options_.retry_backoff_max);
 }
 
+std::shared_ptr<kafka::byte_vector> mirror_engine::hold(
+    std::shared_ptr<kafka::byte_vector> buffer) {
+  const std::size_t size = buffer->capacity();
+  *held_bytes_ += size;
+  kafka::byte_vector* raw = buffer.get();
+  // Same bytes, second owner count: when the last batch referencing the
+  // buffer is gone, the budget gets the bytes back and fetching may resume.
+  return std::shared_ptr<kafka::byte_vector>(
+      raw, [owner = std::move(buffer), held = held_bytes_, size](kafka::byte_vector*) mutable {
+        *held -= size;
+        owner.reset();
+      });
+}
+
 void mirror_engine::release(partition_mirror& p, std::size_t bytes) {
   p.buffered_bytes -= std::min(p.buffered_bytes, bytes);
   buffered_bytes_ -= std::min(buffered_bytes_, bytes);
@@ -193,7 +207,7 @@ asio::awaitable<void> mirror_engine::fetch_scheduler() {
         static_cast<std::size_t>(options_.partition_fetch_max_bytes) * 2,
         options_.max_buffered_bytes / std::max<std::size_t>(1, partitions_.size()));
     for (auto& p : partitions_) {
-      if (buffered_bytes_ >= options_.max_buffered_bytes) break;
+      if (*held_bytes_ >= options_.max_buffered_bytes) break;
       if (p->state != partition_state::active || p->fetching) continue;
       if (!p->stop_after_queued.empty() || p->paused) continue;
       if (p->buffered_bytes >= partition_cap) continue;
@@ -307,6 +321,9 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
     finish(true);
     co_return;
   }
+  // The whole response buffer counts against the budget until its last
+  // batch is acknowledged: that is the memory really held.
+  auto held_response = hold(reply->buffer);
   auto& body = reply->body;
   if (body.error_code != 0) {
     log::warn("fetch refused",
@@ -369,7 +386,7 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
       // coroutine owns exclusively: rewriting headers there in place is safe.
       auto* begin = const_cast<std::byte*>(pd.records->data());
       transform_input input;
-      input.owner = reply->buffer;
+      input.owner = held_response;
       input.records = kafka::mutable_bytes_view(begin, pd.records->size());
       input.fetch_offset = p->fetch_offset;
       if (pd.aborted_transactions) {
@@ -386,6 +403,7 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
         if (p->state != partition_state::active) continue;
       }
       for (auto& b : out.batches) {
+        if (b.rebuilt) b.owner = hold(std::move(b.owner));
         p->buffered_bytes += b.bytes.size();
         buffered_bytes_ += b.bytes.size();
         p->ready.push_back(std::move(b));

@@ -1,6 +1,7 @@
 // Moves batches from source partitions to mirror partitions for one link.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -79,6 +80,9 @@ class mirror_engine {
 
   const std::vector<std::unique_ptr<partition_mirror>>& partitions() const { return partitions_; }
   std::size_t buffered_bytes() const { return buffered_bytes_; }
+  // Bytes of fetch-response and rebuilt buffers still referenced by queued or
+  // in-flight batches: what back-pressure bounds by max_buffered_bytes.
+  std::size_t held_bytes() const { return *held_bytes_; }
   const mirror_options& options() const { return options_; }
 
  private:
@@ -102,6 +106,7 @@ class mirror_engine {
   void fail_partition(partition_mirror& p, partition_state state, const std::string& reason);
   void request_metadata_refresh(kafka::cluster& cluster);
   void release(partition_mirror& p, std::size_t bytes);
+  std::shared_ptr<kafka::byte_vector> hold(std::shared_ptr<kafka::byte_vector> buffer);
   void wake_fetcher();
   void wake_sender();
   partition_mirror* find_by_mirror(const std::string& mirror_topic, int32_t partition);
@@ -112,6 +117,10 @@ class mirror_engine {
   kafka::cluster& source_;
   kafka::cluster& destination_;
   mirror_options options_;
+  // Declared before everything that holds buffers, so it outlives them.
+  // Atomic: a rebuild on the worker thread may drop the last reference.
+  std::shared_ptr<std::atomic<std::size_t>> held_bytes_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
   std::vector<std::unique_ptr<partition_mirror>> partitions_;
   std::map<std::pair<std::string, int32_t>, partition_mirror*> by_source_;
   std::map<std::pair<std::string, int32_t>, partition_mirror*> by_mirror_;
