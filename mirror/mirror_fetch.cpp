@@ -1,0 +1,251 @@
+// The fetching half of mirror_engine: one Fetch per source broker at a time,
+// carrying all of that broker's partitions that have room in the budget.
+#include <algorithm>
+
+#include "kafka/error_code.h"
+#include "kafka/messages/fetch.h"
+#include "log/log.h"
+#include "mirror/batch_transform.h"
+#include "mirror/mirror_engine.h"
+
+namespace klink::mirror {
+
+namespace {
+using asio::use_awaitable;
+using clock = std::chrono::steady_clock;
+using kafka::error_action;
+using kafka::error_code;
+
+// READ_COMMITTED: only committed transactional data, up to the last stable offset.
+constexpr int8_t read_committed = 1;
+}  // namespace
+
+asio::awaitable<void> mirror_engine::fetch_scheduler() {
+  while (!fetching_stopped_ && !stopped_) {
+    std::map<int32_t, std::vector<partition_mirror*>> by_leader;
+    bool need_metadata = false;
+    auto next_retry = clock::time_point::max();
+    const auto now = clock::now();
+    // Per-partition cap so one busy partition cannot take the whole budget.
+    const std::size_t partition_cap = std::max<std::size_t>(
+        static_cast<std::size_t>(options_.partition_fetch_max_bytes) * 2,
+        options_.max_buffered_bytes / std::max<std::size_t>(1, partitions_.size()));
+    for (auto& p : partitions_) {
+      if (*held_bytes_ >= options_.max_buffered_bytes) break;
+      if (p->state != partition_state::active || p->fetching) continue;
+      if (!p->stop_after_queued.empty() || p->paused) continue;
+      if (p->buffered_bytes >= partition_cap) continue;
+      auto leader = source_.leader_of(p->source_topic, p->partition);
+      if (!leader) {
+        need_metadata = true;
+        continue;
+      }
+      if (fetch_in_flight_[*leader]) continue;
+      if (auto retry = fetch_retry_after_.find(*leader);
+          retry != fetch_retry_after_.end() && retry->second > now) {
+        next_retry = std::min(next_retry, retry->second);
+        continue;
+      }
+      by_leader[*leader].push_back(p.get());
+    }
+    if (need_metadata) request_metadata_refresh(source_);
+    for (auto& [leader, parts] : by_leader) {
+      fetch_in_flight_[leader] = true;
+      for (auto* p : parts)
+        p->fetching = true;
+      asio::co_spawn(executor_, fetch_from(leader, std::move(parts)), asio::detached);
+    }
+    fetch_wakeup_.expires_at(std::min(next_retry, clock::now() + std::chrono::seconds(1)));
+    boost::system::error_code ec;
+    co_await fetch_wakeup_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
+                                                std::vector<partition_mirror*> parts) {
+  using api = kafka::msg::fetch_api;
+  using fetch_topic = decltype(kafka::msg::fetch_request::topics)::value_type;
+  using fetch_partition = decltype(fetch_topic::partitions)::value_type;
+
+  auto finish = [&](bool failed) {
+    for (auto* p : parts)
+      p->fetching = false;
+    fetch_in_flight_[leader] = false;
+    if (failed) {
+      const int failures = ++fetch_failures_[leader];
+      fetch_retry_after_[leader] = clock::now() + backoff_for(failures);
+    } else {
+      fetch_failures_[leader] = 0;
+    }
+    wake_fetcher();
+  };
+
+  auto conn = co_await source_.connection_to(leader);
+  if (!conn) {
+    log::debug("cannot reach source broker",
+               {{"link", options_.link_name}, {"broker", leader}, {"error", conn.error().message}});
+    for (auto* p : parts)
+      source_.invalidate_leader(p->source_topic, p->partition);
+    request_metadata_refresh(source_);
+    finish(true);
+    co_return;
+  }
+  const auto version = (*conn)->version_for<api>();
+  if (!version) {
+    log::error("source broker speaks no Fetch version klink knows",
+               {{"link", options_.link_name}, {"broker", leader}});
+    finish(true);
+    co_return;
+  }
+  const bool by_id = *version >= 13;
+
+  // Rotate the order so a large partition late in the list is not starved
+  // by the response size limit (KIP-74 only guarantees the first one).
+  std::rotate(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(rotate_++ % parts.size()),
+              parts.end());
+  kafka::msg::fetch_request request;
+  request.max_wait_ms = static_cast<int32_t>(options_.fetch_max_wait.count());
+  request.min_bytes = 1;
+  request.max_bytes = options_.fetch_max_bytes;
+  request.isolation_level = read_committed;
+  request.session_id = 0;
+  request.session_epoch = -1;  // no fetch session: every request is a full fetch
+  std::map<std::string, kafka::uuid> ids;
+  for (auto* p : parts) {
+    const auto* meta = source_.topic(p->source_topic);
+    auto topic = std::find_if(request.topics.begin(), request.topics.end(),
+                              [&](const auto& t) { return t.topic == p->source_topic; });
+    if (topic == request.topics.end()) {
+      fetch_topic t;
+      t.topic = p->source_topic;
+      if (meta) t.topic_id = meta->topic_id;
+      request.topics.push_back(std::move(t));
+      topic = std::prev(request.topics.end());
+    }
+    fetch_partition fp;
+    fp.partition = p->partition;
+    fp.fetch_offset = p->fetch_offset;
+    fp.partition_max_bytes = options_.partition_fetch_max_bytes;
+    if (meta && static_cast<std::size_t>(p->partition) < meta->partitions.size()) {
+      fp.current_leader_epoch =
+          meta->partitions[static_cast<std::size_t>(p->partition)].leader_epoch;
+      ids[p->source_topic] = meta->topic_id;
+    }
+    topic->partitions.push_back(fp);
+  }
+
+  auto reply = co_await (*conn)->send<api>(request);
+  if (!reply) {
+    log::debug(
+        "fetch failed",
+        {{"link", options_.link_name}, {"broker", leader}, {"error", reply.error().message}});
+    for (auto* p : parts)
+      source_.invalidate_leader(p->source_topic, p->partition);
+    request_metadata_refresh(source_);
+    finish(true);
+    co_return;
+  }
+  // The whole response buffer counts against the budget until its last
+  // batch is acknowledged: that is the memory really held.
+  auto held_response = hold(reply->buffer);
+  auto& body = reply->body;
+  if (body.error_code != 0) {
+    log::warn("fetch refused",
+              {{"link", options_.link_name},
+               {"broker", leader},
+               {"error", kafka::error_name(kafka::to_error_code(body.error_code))}});
+    finish(true);
+    co_return;
+  }
+
+  for (auto& topic_response : body.responses) {
+    std::string topic_name = topic_response.topic;
+    if (by_id) {
+      for (const auto& [name, id] : ids) {
+        if (id == topic_response.topic_id) topic_name = name;
+      }
+    }
+    for (auto& pd : topic_response.partitions) {
+      partition_mirror* p = find_by_source(topic_name, pd.partition_index);
+      if (p == nullptr || p->state != partition_state::active) continue;
+      if (std::find(parts.begin(), parts.end(), p) == parts.end()) continue;
+      const auto code = kafka::to_error_code(pd.error_code);
+      if (code != error_code::none) {
+        if (code == error_code::offset_out_of_range) {
+          // Retention removed data klink had not copied yet (or the source was
+          // truncated). Continuing from the log start loses those records: say so.
+          if (pd.log_start_offset >= 0 && p->fetch_offset < pd.log_start_offset) {
+            log::error("source records deleted before they were mirrored",
+                       {{"link", options_.link_name},
+                        {"topic", p->source_topic},
+                        {"partition", p->partition},
+                        {"from_offset", p->fetch_offset},
+                        {"to_offset", pd.log_start_offset}});
+            p->fetch_offset = pd.log_start_offset;
+          } else {
+            fail_partition(*p, partition_state::failed,
+                           "fetch offset " + std::to_string(p->fetch_offset) +
+                               " is out of range on the source (log start " +
+                               std::to_string(pd.log_start_offset) + ", high watermark " +
+                               std::to_string(pd.high_watermark) + ")");
+          }
+          continue;
+        }
+        const auto info = kafka::classify(code);
+        if (info.action == error_action::fatal) {
+          fail_partition(*p, partition_state::failed,
+                         "source refused fetch: " + std::string(kafka::error_name(code)));
+        } else {
+          source_.invalidate_leader(p->source_topic, p->partition);
+          request_metadata_refresh(source_);
+        }
+        continue;
+      }
+      p->source_high_watermark = pd.high_watermark;
+      p->source_last_stable_offset = pd.last_stable_offset;
+      p->source_log_start_offset = pd.log_start_offset;
+      if (!pd.records || pd.records->empty()) continue;
+
+      // The records view points into the response buffer, which this
+      // coroutine owns exclusively: rewriting headers there in place is safe.
+      auto* begin = const_cast<std::byte*>(pd.records->data());
+      transform_input input;
+      input.owner = held_response;
+      input.records = kafka::mutable_bytes_view(begin, pd.records->size());
+      input.fetch_offset = p->fetch_offset;
+      if (pd.aborted_transactions) {
+        for (const auto& at : *pd.aborted_transactions) {
+          input.aborted.push_back({at.producer_id, at.first_offset});
+        }
+      }
+      auto out = transform_fetched_records(std::move(input));
+      if (std::any_of(out.batches.begin(), out.batches.end(),
+                      [](const auto& b) { return b.needs_rebuild; })) {
+        co_await asio::post(rebuild_pool_, use_awaitable);
+        rebuild_marked_batches(out);
+        co_await asio::post(executor_, use_awaitable);
+        if (p->state != partition_state::active) continue;
+      }
+      for (auto& b : out.batches) {
+        if (b.rebuilt) b.owner = hold(std::move(b.owner));
+        p->buffered_bytes += b.bytes.size();
+        buffered_bytes_ += b.bytes.size();
+        p->ready.push_back(std::move(b));
+      }
+      p->counters.batches_rebuilt += out.counters.batches_rebuilt;
+      p->counters.control_batches_dropped += out.counters.control_batches_dropped;
+      p->counters.aborted_batches_dropped += out.counters.aborted_batches_dropped;
+      p->fetch_offset = out.next_fetch_offset;
+      if (out.failed) {
+        // Batches before the bad one still go out; nothing after it does:
+        // fetching stops now, the partition stops once they are acknowledged.
+        p->stop_after_queued = out.error;
+        if (p->idle()) fail_partition(*p, partition_state::failed, out.error);
+      }
+    }
+  }
+  finish(false);
+  wake_sender();
+}
+
+}  // namespace klink::mirror
