@@ -393,3 +393,51 @@ def end_offsets(bootstrap: str, topic: str, partitions: list[int] | None = None,
                 timeout: float = 10.0) -> dict[int, int]:
     """The high watermark of each partition (the offset the next record will get)."""
     return {p: high for p, (_low, high) in watermarks(bootstrap, topic, partitions, timeout).items()}
+
+
+# ----------------------------------------------------------------------------
+# Consumer groups
+
+
+def committed_offsets(bootstrap: str, topic: str, group: str, partitions: int) -> dict[int, int]:
+    """The group's committed offset per partition (-1001 when none), read without joining it."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: tp.offset for tp in tps}
+    finally:
+        consumer.close()
+
+
+def read_as_member(bootstrap: str, topic: str, group: str, partitions: int,
+                   timeout: float = 30.0) -> dict[int, list[Record]]:
+    """A member of `group` subscribes (read_committed) and reads every partition from the group's
+    committed position to its end. With no committed offset it starts at the very beginning, so a
+    missing offset sync cannot look like success."""
+    from confluent_kafka import Consumer, KafkaError
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "isolation.level": "read_committed", "enable.partition.eof": True,
+                         "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100})
+    out: dict[int, list[Record]] = {p: [] for p in range(partitions)}
+    pending = set(range(partitions))
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while pending:
+            assert time.monotonic() < deadline, f"{group}: did not reach the end of partitions {sorted(pending)}"
+            for msg in consumer.consume(num_messages=100, timeout=0.5):
+                if msg.error() is not None:
+                    assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
+                    pending.discard(msg.partition())
+                    continue
+                headers = tuple((k, v) for k, v in (msg.headers() or []))
+                _offset_none_refcount_bug(headers)
+                ts_type, ts = msg.timestamp()
+                out[msg.partition()].append(Record(msg.offset(), msg.key(), msg.value(), headers, ts_type, ts))
+                pending.add(msg.partition())
+    finally:
+        consumer.close()
+    return out

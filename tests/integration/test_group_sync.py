@@ -11,7 +11,8 @@ import threading
 import time
 import uuid
 
-from kafka_checks import consume_all, end_offsets, unique_topic, wait_until
+from kafka_checks import (committed_offsets, consume_all, end_offsets, read_as_member, unique_topic,
+                          wait_until)
 
 PARTITIONS = 3
 SYNC_INTERVAL_MS = 300
@@ -94,15 +95,7 @@ def consume_and_commit(bootstrap: str, topic: str, group: str, counts: dict[int,
 
 
 def group_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int]:
-    """The group's committed offset per partition (-1001 when none), read without joining it."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
-        return {tp.partition: tp.offset for tp in tps}
-    finally:
-        consumer.close()
+    return committed_offsets(bootstrap, topic, group, PARTITIONS)
 
 
 def visible_before(records, source_offset: int) -> int:
@@ -113,30 +106,9 @@ def visible_before(records, source_offset: int) -> int:
 
 def read_on_destination(bootstrap: str, topic: str, group: str, timeout: float = 60.0):
     """A member of `group` subscribes on the destination (failover) and reads from the group's
-    committed position to the end of every partition."""
-    from confluent_kafka import Consumer, KafkaError
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                         "isolation.level": "read_committed", "enable.partition.eof": True,
-                         # No committed offset must not look like success: start at the very beginning.
-                         "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100})
-    out: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in range(PARTITIONS)}
-    pending = set(range(PARTITIONS))
-    try:
-        consumer.subscribe([topic])
-        deadline = time.monotonic() + timeout
-        while pending:
-            assert time.monotonic() < deadline, f"destination read did not reach the end of {sorted(pending)}"
-            for msg in consumer.consume(num_messages=100, timeout=0.5):
-                if msg.error() is not None:
-                    assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
-                    pending.discard(msg.partition())
-                    continue
-                out[msg.partition()].append((msg.key(), msg.value()))
-                pending.add(msg.partition())
-    finally:
-        consumer.close()
-    return out
+    committed position to the end of every partition: (key, value) per record."""
+    read = read_as_member(bootstrap, topic, group, PARTITIONS, timeout)
+    return {p: [(r.key, r.value) for r in records] for p, records in read.items()}
 
 
 def klink_events(klink, msg: str) -> list[dict]:

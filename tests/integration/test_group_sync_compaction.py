@@ -38,7 +38,8 @@ from pathlib import Path
 import pytest
 from conftest import RUN_DIR, KlinkProcess, free_port
 from harness.kafka import KafkaCluster
-from kafka_checks import compare_partitions, consume_all, end_offsets, unique_topic, wait_until
+from kafka_checks import (committed_offsets, compare_partitions, consume_all, end_offsets, read_as_member,
+                          unique_topic, wait_until)
 
 SOURCE_PORT = 24410
 PARTITIONS = 3
@@ -156,43 +157,14 @@ def read_then_commit(bootstrap: str, topic: str, partition: int, group: str, las
 
 
 def group_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int]:
-    """The group's committed offset per partition (-1001 when none), read without joining it."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
-        return {tp.partition: tp.offset for tp in tps}
-    finally:
-        consumer.close()
+    return committed_offsets(bootstrap, topic, group, PARTITIONS)
 
 
 def read_as_group(bootstrap: str, topic: str, group: str, timeout: float = 30.0) -> dict[int, list[tuple]]:
-    """A member of `group` subscribes on the destination and reads every partition from the
-    group's committed position to its end: (offset, key, value) per record. With no committed
-    offset it would start at the beginning, so a missing sync cannot look like success."""
-    from confluent_kafka import Consumer, KafkaError
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                         "isolation.level": "read_committed", "enable.partition.eof": True,
-                         "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100})
-    out: dict[int, list[tuple]] = {p: [] for p in range(PARTITIONS)}
-    pending = set(range(PARTITIONS))
-    try:
-        consumer.subscribe([topic])
-        deadline = time.monotonic() + timeout
-        while pending:
-            assert time.monotonic() < deadline, f"{group}: did not reach the end of partitions {sorted(pending)}"
-            for msg in consumer.consume(num_messages=100, timeout=0.5):
-                if msg.error() is not None:
-                    assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
-                    pending.discard(msg.partition())
-                    continue
-                out[msg.partition()].append((msg.offset(), msg.key(), msg.value()))
-                pending.add(msg.partition())
-    finally:
-        consumer.close()
-    return out
+    """A member of `group` reads every destination partition from the group's committed
+    position to its end: (offset, key, value) per record."""
+    read = read_as_member(bootstrap, topic, group, PARTITIONS, timeout)
+    return {p: [(r.offset, r.key, r.value) for r in records] for p, records in read.items()}
 
 
 def cleaned_to_active_segment(log_dir: Path, topic: str) -> bool:
