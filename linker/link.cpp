@@ -5,7 +5,7 @@
 #include "kafka/error_code.h"
 #include "kafka/messages/create_topics.h"
 #include "kafka/messages/describe_configs.h"
-#include "kafka/messages/list_offsets.h"
+#include "linker/list_offsets.h"
 #include "linker/mirror_topic_config.h"
 #include "linker/resume.h"
 #include "log/log.h"
@@ -19,8 +19,6 @@ using clock = std::chrono::steady_clock;
 using kafka::error_code;
 
 constexpr int8_t topic_resource = 2;
-constexpr int64_t earliest_timestamp = -2;
-constexpr int64_t latest_timestamp = -1;
 
 asio::awaitable<void> sleep_for(asio::any_io_executor ex, clock::duration d) {
   asio::steady_timer timer(ex, d);
@@ -34,57 +32,6 @@ std::string error_text(int16_t code, const std::optional<std::string>& message) 
   return text;
 }
 
-// Offsets of every partition of a topic at a timestamp (earliest/latest),
-// asking each partition's leader.
-asio::awaitable<std::expected<std::vector<int64_t>, std::string>> list_offsets(
-    kafka::cluster& cluster, const std::string& topic, int64_t timestamp, int8_t isolation) {
-  using api = kafka::msg::list_offsets_api;
-  using request_topic = decltype(kafka::msg::list_offsets_request::topics)::value_type;
-  using request_partition = decltype(request_topic::partitions)::value_type;
-  const auto* meta = cluster.topic(topic);
-  if (meta == nullptr) co_return std::unexpected("topic " + topic + " not in metadata");
-  std::map<int32_t, kafka::msg::list_offsets_request> by_leader;
-  for (const auto& p : meta->partitions) {
-    if (p.leader < 0)
-      co_return std::unexpected("partition " + std::to_string(p.partition) + " has no leader");
-    auto& request = by_leader[p.leader];
-    request.replica_id = -1;
-    request.isolation_level = isolation;
-    if (request.topics.empty()) {
-      request_topic t;
-      t.name = topic;
-      request.topics.push_back(std::move(t));
-    }
-    request_partition rp;
-    rp.partition_index = p.partition;
-    rp.current_leader_epoch = p.leader_epoch;
-    rp.timestamp = timestamp;
-    request.topics.front().partitions.push_back(rp);
-  }
-  std::vector<int64_t> offsets(meta->partitions.size(), -1);
-  for (auto& [leader, request] : by_leader) {
-    auto reply = co_await cluster.send_to<api>(leader, request);
-    if (!reply) co_return std::unexpected(reply.error().message);
-    for (const auto& t : reply->body.topics) {
-      for (const auto& p : t.partitions) {
-        if (p.error_code != 0) {
-          co_return std::unexpected("ListOffsets for " + topic + "-" +
-                                    std::to_string(p.partition_index) + ": " +
-                                    error_text(p.error_code, std::nullopt));
-        }
-        if (p.partition_index >= 0 &&
-            static_cast<std::size_t>(p.partition_index) < offsets.size()) {
-          offsets[static_cast<std::size_t>(p.partition_index)] = p.offset;
-        }
-      }
-    }
-  }
-  for (auto o : offsets) {
-    if (o < 0)
-      co_return std::unexpected("ListOffsets for " + topic + " left a partition without an offset");
-  }
-  co_return offsets;
-}
 }  // namespace
 
 link::link(asio::any_io_executor executor, link_options options)
@@ -95,9 +42,16 @@ link::link(asio::any_io_executor executor, link_options options)
                    options_.destination_connection),
       engine_(executor, source_, destination_, options_.mirror),
       checkpoints_(destination_, options_.replication_factor),
+      states_(destination_, options_.replication_factor, mirror_state_topic),
       refresh_timer_(executor),
       checkpoint_timer_(executor) {
   engine_.on_acknowledged([this](const mirror::acknowledgement& ack) { record(ack); });
+  // Out of the engine's call chain: stopping the rest of the topic touches
+  // other partitions' queues.
+  engine_.on_partition_stopped([this](const mirror::partition_mirror& p) {
+    if (p.state == mirror::partition_state::diverged)
+      asio::post(executor_, [this] { note_divergence(); });
+  });
   for (const auto& pattern : options_.include_patterns) {
     include_patterns_.emplace_back(pattern, std::regex(pattern));
   }
@@ -116,7 +70,11 @@ link::link(asio::any_io_executor executor, link_options options)
           if (it == maps_.end()) return std::nullopt;
           return it->second.translate(source_offset);
         },
-        [this](const std::string& topic) { return mirrored_.contains(topic); });
+        // A promoted or failed-over topic's consumers commit on the
+        // destination themselves from then on.
+        [this](const std::string& topic) {
+          return mirrored_.contains(topic) && !is_final(phase(topic));
+        });
   }
 }
 
@@ -135,6 +93,7 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
   bool drained = true;
   if (engine_started_) drained = co_await engine_.drain(deadline);
   checkpoint_timer_.cancel();
+  co_await persist_pending();
   if (auto written = co_await write_checkpoints(); !written) {
     log::warn("final checkpoint not written; the next start re-reads the destination's tail",
               {{"link", options_.name}, {"error", written.error()}});
@@ -175,7 +134,7 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
 
 asio::awaitable<std::expected<std::vector<int64_t>, std::string>> link::source_end_offsets(
     const std::string& topic) {
-  co_return co_await list_offsets(source_, topic, latest_timestamp, 1);
+  co_return co_await list_offsets(source_, topic, latest_timestamp, read_committed);
 }
 
 void link::note_reachability(kafka::cluster& cluster, bool reachable, const std::string& error) {
@@ -210,7 +169,12 @@ asio::awaitable<bool> link::refresh_clusters() {
 asio::awaitable<void> link::run() {
   int failures = 0;
   while (!stopping_) {
-    if (co_await refresh_clusters() && co_await load_checkpoints()) {
+    const bool reached = co_await refresh_clusters();
+    // klink's own state lives on the destination: which mirrors were promoted
+    // is known (and answered by the admin endpoint) even while the source is down.
+    bool loaded = false;
+    if (reachable("destination")) loaded = co_await load_checkpoints();
+    if (reached && loaded) {
       failures = 0;
       co_await discover_topics();
       refresh_timer_.expires_after(options_.topic_refresh_interval);
@@ -233,6 +197,8 @@ asio::awaitable<void> link::discover_topics() {
       if (std::regex_match(name, re)) matched_patterns.insert(pattern);
     }
     if (mirrored_.contains(name) || stopping_) continue;
+    // Promoted, failed over or diverged: never written to again.
+    if (is_stopped(phase(name))) continue;
     if (co_await set_up_mirror(name)) {
       mirrored_.insert(name);
       failed_topics_.erase(name);
@@ -369,9 +335,10 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic) {
   std::expected<std::vector<int64_t>, std::string> source_offsets;
   std::expected<std::vector<int64_t>, std::string> destination_ends;
   for (int attempt = 0; attempt < 50 && !stopping_; ++attempt) {
-    source_offsets = co_await list_offsets(source_, topic, start_timestamp, 1);
+    source_offsets = co_await list_offsets(source_, topic, start_timestamp, read_committed);
     if (source_offsets)
-      destination_ends = co_await list_offsets(destination_, topic, latest_timestamp, 0);
+      destination_ends =
+          co_await list_offsets(destination_, topic, latest_timestamp, read_uncommitted);
     if (source_offsets && destination_ends) break;
     co_await sleep_for(executor_, std::chrono::milliseconds(200));
     co_await source_.refresh_metadata(just_this_topic);
@@ -414,6 +381,11 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic) {
                                                   map.destination_end_offset()});
     maps_.insert_or_assign({topic, p}, std::move(map));
   }
+  if (phase(topic) == mirror_phase::paused) {
+    log::info("mirror stays paused, as it was when klink stopped",
+              {{"link", options_.name}, {"topic", topic}});
+    pause(topic);
+  }
   log::info("mirroring topic",
             {{"link", options_.name},
              {"topic", topic},
@@ -425,13 +397,17 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic) {
 
 asio::awaitable<bool> link::load_checkpoints() {
   if (checkpoints_loaded_) co_return true;
-  auto loaded = co_await checkpoints_.load();
-  if (!loaded) {
-    log::warn(
-        "cannot read klink's checkpoints on the destination; retrying",
-        {{"link", options_.name}, {"topic", offsets::checkpoint_topic}, {"error", loaded.error()}});
-    co_return false;
+  // Lifecycle states first: a mirror promoted by an earlier run must be known
+  // before discovery could start copying into it.
+  for (auto* store : {&states_, &checkpoints_}) {
+    auto loaded = co_await store->load();
+    if (!loaded) {
+      log::warn("cannot read klink's state on the destination; retrying",
+                {{"link", options_.name}, {"topic", store->topic()}, {"error", loaded.error()}});
+      co_return false;
+    }
   }
+  load_lifecycle();
   checkpoints_loaded_ = true;
   co_return true;
 }
@@ -486,6 +462,8 @@ asio::awaitable<void> link::checkpoint_loop() {
     boost::system::error_code ec;
     co_await checkpoint_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (stopping_) break;
+    note_divergence();
+    co_await persist_pending();
     auto written = co_await write_checkpoints();
     if (!written && !failing) {
       log::warn("cannot write checkpoints; retrying (a restart meanwhile re-reads the tail)",

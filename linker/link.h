@@ -12,6 +12,7 @@
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
+#include "linker/mirror_lifecycle.h"
 #include "mirror/mirror_engine.h"
 #include "offsets/checkpoint_store.h"
 #include "offsets/group_sync.h"
@@ -42,6 +43,30 @@ struct link_options {
   bool sync_consumer_offsets = false;
   offsets::group_filter consumer_groups;
   std::chrono::milliseconds consumer_offsets_interval{5000};
+};
+
+// How a promote or failover call ended for one topic.
+enum class switch_status : uint8_t {
+  switched,            // promoted / failed over (now or earlier), and persisted
+  unknown_topic,       // the link mirrors no such topic
+  conflict,            // its state does not allow it (failed, diverged, ...)
+  timed_out,           // the cut was not reached in time; the mirror keeps running
+  source_unavailable,  // the cut could not be read; the mirror keeps running
+  not_persisted,       // the destination did not record the new state
+};
+
+struct switch_outcome {
+  switch_status status = switch_status::switched;
+  std::string message;      // why it did not switch
+  int64_t lag_records = 0;  // records still to mirror when it did not
+};
+
+// A consumer group's committed source offset and its destination translation.
+struct translated_offset {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t source_offset = -1;
+  std::optional<int64_t> destination_offset;  // nullopt: not translatable (yet)
 };
 
 // Owns everything of one link; lives on the link's single-threaded executor.
@@ -76,6 +101,24 @@ class link {
   bool pause(const std::string& topic);
   bool resume(const std::string& topic);
 
+  // Lifecycle (linker/promotion.cpp). Every topic the link mirrors or once
+  // mirrored and stopped for good, in name order.
+  std::vector<std::string> mirror_topics() const;
+  mirror_phase phase(const std::string& topic) const;
+  // The persisted record of a stopped mirror (its result, why it diverged).
+  const mirror_record* record_of(const std::string& topic) const;
+  // Mirrors each topic up to the source's last stable offsets read now, runs
+  // a final consumer-offset sync, persists PROMOTED and stops it for good.
+  asio::awaitable<std::map<std::string, switch_outcome>> promote(
+      const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+  // Stops each topic at once, syncs consumer offsets from the last known
+  // source commits, persists FAILED_OVER.
+  asio::awaitable<std::map<std::string, switch_outcome>> failover(
+      const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+  // The group's committed source offsets on mirrored topics, translated.
+  asio::awaitable<std::expected<std::vector<translated_offset>, std::string>> group_offsets(
+      const std::string& group);
+
  private:
   asio::awaitable<void> run();
   asio::awaitable<bool> refresh_clusters();
@@ -86,6 +129,22 @@ class link {
   void record(const mirror::acknowledgement& ack);
   asio::awaitable<std::expected<void, std::string>> write_checkpoints();
   asio::awaitable<void> checkpoint_loop();
+  // Lifecycle records (linker/promotion.cpp).
+  struct lifecycle_entry {
+    mirror_record record;
+    bool persisted = true;
+  };
+  void load_lifecycle();
+  void note_divergence();
+  asio::awaitable<std::expected<void, std::string>> persist(const std::vector<std::string>& topics);
+  asio::awaitable<void> persist_pending();
+  void set_phase(const std::string& topic, mirror_phase phase);
+  bool promotion_reached(const std::string& topic, const std::vector<int64_t>& cut,
+                         std::string& failure) const;
+  int64_t remaining(const std::string& topic, const std::vector<int64_t>& cut) const;
+  switch_result final_result(const std::string& topic, std::string action,
+                             const std::vector<int64_t>* cut) const;
+  switch_outcome already_switched(const std::string& topic, std::string_view action) const;
 
   asio::any_io_executor executor_;
   link_options options_;
@@ -93,6 +152,8 @@ class link {
   kafka::cluster destination_;
   mirror::mirror_engine engine_;
   offsets::checkpoint_store checkpoints_;
+  offsets::checkpoint_store states_;                  // mirror lifecycle records
+  std::map<std::string, lifecycle_entry> lifecycle_;  // by source topic; absent = active
   bool checkpoints_loaded_ = false;
   // Per (source topic, partition): where every mirrored record landed.
   std::map<std::pair<std::string, int32_t>, offsets::offset_map> maps_;

@@ -29,25 +29,32 @@ std::string link::unreachable_reason(const std::string& role) const {
 
 std::string_view link::state() const {
   if (!reachable("source") || !reachable("destination")) return "UNAVAILABLE";
-  const auto& partitions = engine_.partitions();
-  if (partitions.empty()) return "ACTIVE";
+  // Mirrors stopped for good (promoted, failed over) say nothing about the link.
+  std::vector<const mirror::partition_mirror*> running;
+  for (const auto& p : engine_.partitions()) {
+    if (p->state != mirror::partition_state::stopped && !is_stopped(phase(p->source_topic)))
+      running.push_back(p.get());
+  }
+  if (running.empty()) return "ACTIVE";
   const bool all_failed = std::ranges::all_of(
-      partitions, [](const auto& p) { return p->state != mirror::partition_state::active; });
+      running, [](const auto* p) { return p->state != mirror::partition_state::active; });
   if (all_failed) return "FAILED";
-  const bool all_paused = std::ranges::all_of(partitions, [](const auto& p) { return p->paused; });
+  const bool all_paused = std::ranges::all_of(running, [](const auto* p) { return p->paused; });
   if (all_paused) return "PAUSED";
   return "ACTIVE";
 }
 
 int64_t link::lag_records() const {
   int64_t lag = 0;
-  for (const auto& p : engine_.partitions())
-    lag += p->lag_records();
+  for (const auto& p : engine_.partitions()) {
+    if (!is_stopped(phase(p->source_topic))) lag += p->lag_records();
+  }
   return lag;
 }
 
 bool link::pause(const std::string& topic) {
   if (!engine_.set_paused(topic, true)) return false;
+  if (phase(topic) == mirror_phase::active) set_phase(topic, mirror_phase::paused);
   log::info("mirror paused", {{"link", options_.name}, {"topic", topic}});
   if (!paused_loop_running_) {
     paused_loop_running_ = true;
@@ -58,6 +65,7 @@ bool link::pause(const std::string& topic) {
 
 bool link::resume(const std::string& topic) {
   if (!engine_.set_paused(topic, false)) return false;
+  if (phase(topic) == mirror_phase::paused) set_phase(topic, mirror_phase::active);
   log::info("mirror resumed", {{"link", options_.name}, {"topic", topic}});
   return true;
 }

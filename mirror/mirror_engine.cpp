@@ -75,6 +75,45 @@ bool mirror_engine::set_paused(const std::string& source_topic, bool paused) {
   return found;
 }
 
+void mirror_engine::hold_at(const std::string& source_topic, int32_t partition,
+                            int64_t source_offset) {
+  if (auto* p = find_by_source(source_topic, partition)) p->stop_at = source_offset;
+  wake_fetcher();
+}
+
+void mirror_engine::stop_topic(const std::string& source_topic) {
+  for (auto& p : partitions_) {
+    if (p->source_topic != source_topic || p->state != partition_state::active) continue;
+    p->stopping = true;
+    std::size_t bytes = 0;
+    for (const auto& b : p->ready)
+      bytes += b.bytes.size();
+    p->ready.clear();
+    release(*p, bytes);
+    finish_stopping(*p);
+  }
+}
+
+void mirror_engine::force_stop(const std::string& source_topic) {
+  for (auto& p : partitions_) {
+    if (p->source_topic != source_topic || p->state != partition_state::active) continue;
+    p->stopping = true;
+    fail_partition(*p, partition_state::stopped, "stopped with batches in flight");
+  }
+}
+
+void mirror_engine::finish_stopping(partition_mirror& p) {
+  if (!p.stopping || p.state != partition_state::active || !p.idle()) return;
+  p.state = partition_state::stopped;
+  log::info("mirror partition stopped for good",
+            {{"link", options_.link_name},
+             {"topic", p.source_topic},
+             {"partition", p.partition},
+             {"mirror_topic", p.mirror_topic},
+             {"mirrored_source_offset", p.mirrored_source_offset()},
+             {"destination_end_offset", p.next_destination_offset}});
+}
+
 void mirror_engine::wake_fetcher() {
   fetch_wakeup_.cancel();
 }
@@ -141,6 +180,7 @@ void mirror_engine::fail_partition(partition_mirror& p, partition_state state,
   p.in_flight.clear();
   p.unanswered = 0;
   release(p, bytes);
+  if (on_stopped_ && state != partition_state::stopped) on_stopped_(p);
 }
 
 void mirror_engine::request_metadata_refresh(kafka::cluster& cluster) {

@@ -67,6 +67,11 @@ class mirror_engine {
     on_ack_ = std::move(callback);
   }
 
+  // Called when a partition stops on an error (failed or diverged).
+  void on_partition_stopped(std::function<void(const partition_mirror&)> callback) {
+    on_stopped_ = std::move(callback);
+  }
+
   void start();
   // Phase one of shutdown: no new fetches; queued batches still go out.
   void stop_fetching();
@@ -77,6 +82,17 @@ class mirror_engine {
   // Pausing stops fetching for the topic's partitions; batches already
   // fetched are still delivered. Returns false if the engine has no such topic.
   bool set_paused(const std::string& source_topic, bool paused);
+
+  // For a promotion: fetch nothing at or past `source_offset` on this
+  // partition (-1 lifts the hold).
+  void hold_at(const std::string& source_topic, int32_t partition, int64_t source_offset);
+  // Stops the topic for good: no more fetches and unsent batches dropped,
+  // while batches in flight are still answered and recorded (so the offset
+  // map knows where they landed); each partition is `stopped` once none is
+  // in flight. Partitions already failed or diverged keep their state.
+  void stop_topic(const std::string& source_topic);
+  // Stops the topic's partitions now, abandoning whatever is in flight.
+  void force_stop(const std::string& source_topic);
 
   const std::vector<std::unique_ptr<partition_mirror>>& partitions() const { return partitions_; }
   std::size_t buffered_bytes() const { return buffered_bytes_; }
@@ -103,6 +119,7 @@ class mirror_engine {
   void handle_produce_result(partition_mirror& p, int32_t sequence, int16_t error_code,
                              const std::string& message, int64_t base_offset);
   void commit_acknowledged(partition_mirror& p);
+  void finish_stopping(partition_mirror& p);
   void fail_partition(partition_mirror& p, partition_state state, const std::string& reason);
   void request_metadata_refresh(kafka::cluster& cluster);
   void release(partition_mirror& p, std::size_t bytes);
@@ -125,6 +142,7 @@ class mirror_engine {
   std::map<std::pair<std::string, int32_t>, partition_mirror*> by_source_;
   std::map<std::pair<std::string, int32_t>, partition_mirror*> by_mirror_;
   std::function<void(const acknowledgement&)> on_ack_;
+  std::function<void(const partition_mirror&)> on_stopped_;
 
   // The slow path (rebuilding batches) runs here so it never stalls the
   // network thread.

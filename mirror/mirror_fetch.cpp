@@ -33,7 +33,8 @@ asio::awaitable<void> mirror_engine::fetch_scheduler() {
     for (auto& p : partitions_) {
       if (*held_bytes_ >= options_.max_buffered_bytes) break;
       if (p->state != partition_state::active || p->fetching) continue;
-      if (!p->stop_after_queued.empty() || p->paused) continue;
+      if (!p->stop_after_queued.empty() || p->paused || p->stopping) continue;
+      if (p->stop_at >= 0 && p->fetch_offset >= p->stop_at) continue;
       if (p->buffered_bytes >= partition_cap) continue;
       auto leader = source_.leader_of(p->source_topic, p->partition);
       if (!leader) {
@@ -204,7 +205,10 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
       p->source_high_watermark = pd.high_watermark;
       p->source_last_stable_offset = pd.last_stable_offset;
       p->source_log_start_offset = pd.log_start_offset;
-      if (!pd.records || pd.records->empty()) continue;
+      if (p->stopping || !pd.records || pd.records->empty()) continue;
+      // Held at a promotion's cut by an earlier response: drop what this
+      // one brought, so nothing past the cut reaches the destination.
+      if (p->stop_at >= 0 && p->fetch_offset >= p->stop_at) continue;
 
       // The records view points into the response buffer, which this
       // coroutine owns exclusively: rewriting headers there in place is safe.
@@ -224,7 +228,7 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
         co_await asio::post(rebuild_pool_, use_awaitable);
         rebuild_marked_batches(out);
         co_await asio::post(executor_, use_awaitable);
-        if (p->state != partition_state::active) continue;
+        if (p->state != partition_state::active || p->stopping) continue;
       }
       for (auto& b : out.batches) {
         if (b.rebuilt) b.owner = hold(std::move(b.owner));

@@ -304,6 +304,7 @@ void mirror_engine::commit_acknowledged(partition_mirror& p) {
   if (!p.stop_after_queued.empty() && p.idle()) {
     fail_partition(p, partition_state::failed, p.stop_after_queued);
   }
+  finish_stopping(p);
 }
 
 }  // namespace klink::mirror

@@ -15,6 +15,7 @@ enum class partition_state : uint8_t {
   active,
   failed,    // stopped by an error that retrying cannot fix (corrupt batch, refused batch)
   diverged,  // the destination partition holds records klink did not write
+  stopped,   // stopped for good by the operator (promoted or failed over)
 };
 
 std::string_view to_string(partition_state state);
@@ -51,6 +52,12 @@ struct partition_mirror {
   std::string stop_after_queued;
   // Paused by the operator: no new fetches; what was fetched is still delivered.
   bool paused = false;
+  // A promotion holds the mirror at its cut: nothing at or past this source
+  // offset is fetched (-1: no limit). A batch straddling it is copied whole.
+  int64_t stop_at = -1;
+  // Being stopped for good: nothing more is fetched or queued; batches in
+  // flight are still answered and recorded, then the state becomes stopped.
+  bool stopping = false;
 
   // Source side.
   int64_t fetch_offset = 0;  // next source offset to fetch

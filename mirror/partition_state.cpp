@@ -10,6 +10,8 @@ std::string_view to_string(partition_state state) {
       return "FAILED";
     case partition_state::diverged:
       return "DIVERGED";
+    case partition_state::stopped:
+      return "STOPPED";
   }
   return "UNKNOWN";
 }

@@ -36,8 +36,9 @@ std::string checkpoint_key(std::string_view link, std::string_view topic, int32_
   return std::string(link) + "/" + std::string(topic) + "/" + std::to_string(partition);
 }
 
-checkpoint_store::checkpoint_store(kafka::cluster& destination, int16_t replication_factor)
-    : destination_(destination), replication_factor_(replication_factor) {}
+checkpoint_store::checkpoint_store(kafka::cluster& destination, int16_t replication_factor,
+                                   std::string_view topic)
+    : destination_(destination), replication_factor_(replication_factor), topic_(topic) {}
 
 const std::string* checkpoint_store::find(const std::string& key) const {
   auto it = loaded_.find(key);
@@ -45,11 +46,11 @@ const std::string* checkpoint_store::find(const std::string& key) const {
 }
 
 asio::awaitable<std::expected<void, std::string>> checkpoint_store::ensure_topic() {
-  const std::vector<std::string> topics{std::string(checkpoint_topic)};
+  const std::vector<std::string> topics{topic_};
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto refreshed = co_await destination_.refresh_metadata(topics);
     if (!refreshed) co_return std::unexpected(refreshed.error().message);
-    const auto* meta = destination_.topic(std::string(checkpoint_topic));
+    const auto* meta = destination_.topic(topic_);
     if (meta && meta->error == 0 && !meta->partitions.empty() && meta->partitions[0].leader >= 0) {
       co_return std::expected<void, std::string>{};
     }
@@ -61,7 +62,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::ensure_topic
       using creatable_config = decltype(creatable::configs)::value_type;
       kafka::msg::create_topics_request request;
       creatable t;
-      t.name = std::string(checkpoint_topic);
+      t.name = topic_;
       t.num_partitions = 1;
       t.replication_factor = replication_factor_;
       for (const auto& [name, value] : checkpoint_topic_configs) {
@@ -77,14 +78,14 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::ensure_topic
       for (const auto& r : reply->body.topics) {
         if (r.error_code != 0 &&
             r.error_code != static_cast<int16_t>(kafka::error_code::topic_already_exists)) {
-          co_return std::unexpected("cannot create " + std::string(checkpoint_topic) + ": " +
-                                    code_text(r.error_code) + " " + r.error_message.value_or(""));
+          co_return std::unexpected("cannot create " + topic_ + ": " + code_text(r.error_code) +
+                                    " " + r.error_message.value_or(""));
         }
       }
     }
     co_await sleep_for(std::chrono::milliseconds(100));
   }
-  co_return std::unexpected(std::string(checkpoint_topic) + " has no leader");
+  co_return std::unexpected(topic_ + " has no leader");
 }
 
 asio::awaitable<std::expected<void, std::string>> checkpoint_store::load() {
@@ -96,9 +97,9 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::load() {
   int64_t offset = 0;
   int32_t max_bytes = 1 << 20;
   while (true) {
-    const auto* meta = destination_.topic(std::string(checkpoint_topic));
+    const auto* meta = destination_.topic(topic_);
     if (meta == nullptr || meta->partitions.empty() || meta->partitions[0].leader < 0) {
-      co_return std::unexpected(std::string(checkpoint_topic) + " has no leader");
+      co_return std::unexpected(topic_ + " has no leader");
     }
     kafka::msg::fetch_request request;
     request.max_wait_ms = 0;
@@ -106,7 +107,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::load() {
     request.max_bytes = max_bytes;
     request.isolation_level = 0;
     fetch_topic t;
-    t.topic = std::string(checkpoint_topic);
+    t.topic = topic_;
     t.topic_id = meta->topic_id;
     fetch_partition p;
     p.partition = 0;
@@ -180,10 +181,10 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::write(
   if (!batch) co_return std::unexpected("cannot build checkpoint batch: " + batch.error().message);
   auto owner = std::make_shared<kafka::byte_vector>(std::move(*batch));
 
-  const auto* meta = destination_.topic(std::string(checkpoint_topic));
+  const auto* meta = destination_.topic(topic_);
   if (meta == nullptr || meta->partitions.empty() || meta->partitions[0].leader < 0) {
     if (auto ready = co_await ensure_topic(); !ready) co_return ready;
-    meta = destination_.topic(std::string(checkpoint_topic));
+    meta = destination_.topic(topic_);
   }
   using api = kafka::msg::produce_api;
   using topic_data = decltype(kafka::msg::produce_request::topic_data)::value_type;
@@ -192,7 +193,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::write(
   request.acks = -1;
   request.timeout_ms = 30000;
   topic_data t;
-  t.name = std::string(checkpoint_topic);
+  t.name = topic_;
   t.topic_id = meta->topic_id;
   partition_data pd;
   pd.index = 0;
@@ -201,13 +202,13 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::write(
   request.topic_data.push_back(std::move(t));
   auto reply = co_await destination_.send_to<api>(meta->partitions[0].leader, request, owner);
   if (!reply) {
-    destination_.invalidate_leader(std::string(checkpoint_topic), 0);
+    destination_.invalidate_leader(topic_, 0);
     co_return std::unexpected("writing checkpoints: " + reply.error().message);
   }
   for (const auto& tr : reply->body.responses) {
     for (const auto& pr : tr.partition_responses) {
       if (pr.error_code != 0) {
-        destination_.invalidate_leader(std::string(checkpoint_topic), 0);
+        destination_.invalidate_leader(topic_, 0);
         co_return std::unexpected("writing checkpoints: " + code_text(pr.error_code) + " " +
                                   pr.error_message.value_or(""));
       }

@@ -25,13 +25,20 @@ std::string checkpoint_key(std::string_view link, std::string_view topic, int32_
 // Lives on its link's executor.
 class checkpoint_store {
  public:
-  checkpoint_store(kafka::cluster& destination, int16_t replication_factor);
+  // `topic`: the compacted topic on the destination holding the entries
+  // (one partition); the same store keeps klink's other durable state.
+  checkpoint_store(kafka::cluster& destination, int16_t replication_factor,
+                   std::string_view topic = checkpoint_topic);
+
+  const std::string& topic() const { return topic_; }
 
   // Creates the topic when it is missing, then reads every checkpoint in it.
   asio::awaitable<std::expected<void, std::string>> load();
 
   // The last checkpoint written under `key`, if any.
   const std::string* find(const std::string& key) const;
+  // Every entry loaded, by key.
+  const std::map<std::string, std::string>& entries() const { return loaded_; }
 
   // Writes the entries as one batch with acks=all; returns once the
   // destination acknowledged them. Compaction keeps the newest per key.
@@ -43,6 +50,7 @@ class checkpoint_store {
 
   kafka::cluster& destination_;
   int16_t replication_factor_;
+  std::string topic_;
   std::map<std::string, std::string> loaded_;
 };
 

@@ -172,6 +172,13 @@ asio::awaitable<std::expected<group_description, std::string>> describe_group(
 
 }  // namespace
 
+asio::awaitable<std::expected<std::vector<committed_offset>, std::string>> fetch_committed_offsets(
+    kafka::cluster& cluster, const std::string& group) {
+  auto coordinator = co_await find_coordinator(cluster, group);
+  if (!coordinator) co_return std::unexpected(coordinator.error());
+  co_return co_await fetch_offsets(cluster, *coordinator, group);
+}
+
 group_filter::group_filter(std::vector<std::string> include, std::vector<std::string> exclude) {
   for (const auto& p : include)
     include_.emplace_back(p, std::regex::ECMAScript);
@@ -276,30 +283,56 @@ asio::awaitable<sync_result> group_offset_sync::sync_once() {
     if (!options_.groups.matches(group)) continue;
     ++result.groups_matched;
     auto outcome = co_await sync_group(group);
-    switch (outcome.what) {
-      case group_outcome::kind::synced:
-        ++result.groups_synced;
-        break;
-      case group_outcome::kind::active:
-        ++result.groups_skipped_active;
-        break;
-      case group_outcome::kind::failed:
-        ++result.groups_failed;
-        result.errors.push_back(group + ": " + outcome.detail);
-        break;
-      case group_outcome::kind::nothing_mirrored:
-        break;
-    }
-    result.partitions_committed += outcome.committed;
-    result.partitions_untranslatable += outcome.untranslatable;
+    tally(result, group, outcome);
     note_group(group, outcome);
   }
   // Groups deleted on the source (or a failed listing): forget their state so
   // that a reappearing group is logged again.
   if (listing_error.empty()) {
     std::erase_if(group_states_, [&](const auto& kv) { return !groups.contains(kv.first); });
+    std::erase_if(known_source_offsets_,
+                  [&](const auto& kv) { return !groups.contains(kv.first); });
   }
   co_return result;
+}
+
+asio::awaitable<sync_result> group_offset_sync::sync_known() {
+  sync_result result;
+  const std::vector<std::string> no_topics;
+  if (auto refreshed = co_await destination_.refresh_metadata(no_topics); !refreshed) {
+    result.errors.push_back("destination metadata: " + refreshed.error().message);
+    co_return result;
+  }
+  // A copy: a pass running meanwhile may replace the cache.
+  const auto known = known_source_offsets_;
+  result.groups_listed = static_cast<int64_t>(known.size());
+  for (const auto& [group, source_offsets] : known) {
+    if (!options_.groups.matches(group)) continue;
+    ++result.groups_matched;
+    auto outcome = co_await commit_translated(group, source_offsets);
+    tally(result, group, outcome);
+  }
+  co_return result;
+}
+
+void group_offset_sync::tally(sync_result& result, const std::string& group,
+                              const group_outcome& outcome) {
+  switch (outcome.what) {
+    case group_outcome::kind::synced:
+      ++result.groups_synced;
+      break;
+    case group_outcome::kind::active:
+      ++result.groups_skipped_active;
+      break;
+    case group_outcome::kind::failed:
+      ++result.groups_failed;
+      result.errors.push_back(group + ": " + outcome.detail);
+      break;
+    case group_outcome::kind::nothing_mirrored:
+      break;
+  }
+  result.partitions_committed += outcome.committed;
+  result.partitions_untranslatable += outcome.untranslatable;
 }
 
 asio::awaitable<group_offset_sync::group_outcome> group_offset_sync::sync_group(
@@ -307,13 +340,19 @@ asio::awaitable<group_offset_sync::group_outcome> group_offset_sync::sync_group(
   using kind = group_outcome::kind;
   auto fail = [](std::string why) { return group_outcome{kind::failed, std::move(why), 0, 0}; };
 
-  auto source_coordinator = co_await find_coordinator(source_, group);
-  if (!source_coordinator) co_return fail("source " + source_coordinator.error());
-  auto source_offsets = co_await fetch_offsets(source_, *source_coordinator, group);
+  auto source_offsets = co_await fetch_committed_offsets(source_, group);
   if (!source_offsets) co_return fail("source " + source_offsets.error());
+  known_source_offsets_[group] = *source_offsets;
+  co_return co_await commit_translated(group, *source_offsets);
+}
+
+asio::awaitable<group_offset_sync::group_outcome> group_offset_sync::commit_translated(
+    const std::string& group, const std::vector<committed_offset>& source_offsets) {
+  using kind = group_outcome::kind;
+  auto fail = [](std::string why) { return group_outcome{kind::failed, std::move(why), 0, 0}; };
   // Groups with nothing on mirrored topics never touch the destination.
   const bool any_mirrored = std::ranges::any_of(
-      *source_offsets, [&](const committed_offset& c) { return is_mirrored_(c.topic); });
+      source_offsets, [&](const committed_offset& c) { return is_mirrored_(c.topic); });
   if (!any_mirrored) co_return group_outcome{kind::nothing_mirrored, "", 0, 0};
 
   auto coordinator = co_await find_coordinator(destination_, group);
@@ -327,7 +366,7 @@ asio::awaitable<group_offset_sync::group_outcome> group_offset_sync::sync_group(
   auto existing = co_await fetch_offsets(destination_, *coordinator, group);
   if (!existing) co_return fail("destination " + existing.error());
 
-  auto plan = plan_commits(*source_offsets, *existing, translate_, is_mirrored_);
+  auto plan = plan_commits(source_offsets, *existing, translate_, is_mirrored_);
   if (plan.commits.empty()) co_return group_outcome{kind::synced, "", 0, plan.untranslatable};
 
   using api = kafka::msg::offset_commit_api;
@@ -368,9 +407,11 @@ asio::awaitable<group_offset_sync::group_outcome> group_offset_sync::sync_group(
         continue;
       }
       if (means_active(p.error_code)) {
+        partitions_committed_total_ += static_cast<uint64_t>(committed);
         co_return group_outcome{kind::active, code_text(p.error_code), committed,
                                 plan.untranslatable};
       }
+      partitions_committed_total_ += static_cast<uint64_t>(committed);
       co_return group_outcome{kind::failed,
                               "destination OffsetCommit " + t.name + "-" +
                                   std::to_string(p.partition_index) + ": " +
@@ -378,6 +419,7 @@ asio::awaitable<group_offset_sync::group_outcome> group_offset_sync::sync_group(
                               committed, plan.untranslatable};
     }
   }
+  partitions_committed_total_ += static_cast<uint64_t>(committed);
   log::debug("consumer group offsets committed on the destination",
              {{"link", options_.link_name}, {"group", group}, {"partitions", committed}});
   co_return group_outcome{kind::synced, "", committed, plan.untranslatable};

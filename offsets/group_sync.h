@@ -65,6 +65,11 @@ commit_plan plan_commits(const std::vector<committed_offset>& source,
                          const std::vector<committed_offset>& destination,
                          const translate_fn& translate, const mirrored_fn& is_mirrored);
 
+// A group's committed offsets on every topic (FindCoordinator, OffsetFetch);
+// empty when the cluster knows no such group.
+asio::awaitable<std::expected<std::vector<committed_offset>, std::string>> fetch_committed_offsets(
+    kafka::cluster& cluster, const std::string& group);
+
 // Classic group states in which no member holds partitions.
 bool group_is_inactive(std::string_view state);
 
@@ -97,6 +102,14 @@ class group_offset_sync {
   // the result (and logged once per change of a group's state).
   asio::awaitable<sync_result> sync_once();
 
+  // One pass over the groups whose source offsets earlier passes read,
+  // without asking the source (it may be down: a failover): their last known
+  // commits, translated through today's offset maps.
+  asio::awaitable<sync_result> sync_known();
+
+  // Partition offsets committed on the destination since start.
+  uint64_t partitions_committed_total() const { return partitions_committed_total_; }
+
   // sync_once() every `interval` until stop().
   asio::awaitable<void> run(std::chrono::milliseconds interval);
   void stop();
@@ -104,6 +117,9 @@ class group_offset_sync {
  private:
   struct group_outcome;
   asio::awaitable<group_outcome> sync_group(const std::string& group);
+  asio::awaitable<group_outcome> commit_translated(const std::string& group,
+                                                   const std::vector<committed_offset>& source);
+  static void tally(sync_result& result, const std::string& group, const group_outcome& outcome);
   void note_group(const std::string& group, const group_outcome& outcome);
   void note_listing(const std::string& error);
 
@@ -118,6 +134,9 @@ class group_offset_sync {
   // so that each change is logged once and a steady state not at all.
   std::map<std::string, std::string> group_states_;
   std::string listing_state_;
+  // Each group's source commits as last read, for sync_known().
+  std::map<std::string, std::vector<committed_offset>> known_source_offsets_;
+  uint64_t partitions_committed_total_ = 0;
 };
 
 }  // namespace klink::offsets

@@ -23,7 +23,10 @@ json nullable(int64_t offset) {
   return offset < 0 ? json(nullptr) : json(offset);
 }
 
-std::string partition_state_name(const mirror::partition_mirror& p) {
+std::string partition_state_name(const linker::link& link, const mirror::partition_mirror& p) {
+  const auto phase = link.phase(p.source_topic);
+  if (linker::is_stopped(phase) || phase == linker::mirror_phase::promoting)
+    return std::string(linker::to_string(phase));
   if (p.state == mirror::partition_state::active) return p.paused ? "PAUSED" : "ACTIVE";
   std::string s(mirror::to_string(p.state));
   for (auto& c : s)
@@ -32,7 +35,31 @@ std::string partition_state_name(const mirror::partition_mirror& p) {
 }
 
 bool known_action(const std::string& action) {
-  return action == "pause" || action == "resume";
+  return action == "pause" || action == "resume" || action == "promote" || action == "failover";
+}
+
+bool switches(const std::string& action) {
+  return action == "promote" || action == "failover";
+}
+
+// The HTTP status and error code of a promote/failover outcome.
+std::pair<unsigned, std::string_view> status_of(const linker::switch_outcome& outcome) {
+  using linker::switch_status;
+  switch (outcome.status) {
+    case switch_status::switched:
+      return {200, ""};
+    case switch_status::unknown_topic:
+      return {404, "UNKNOWN_TOPIC"};
+    case switch_status::conflict:
+      return {409, "CONFLICT"};
+    case switch_status::timed_out:
+      return {409, "PROMOTE_TIMED_OUT"};
+    case switch_status::source_unavailable:
+      return {409, "SOURCE_UNAVAILABLE"};
+    case switch_status::not_persisted:
+      return {503, "STATE_NOT_PERSISTED"};
+  }
+  return {500, "INTERNAL"};
 }
 
 }  // namespace
@@ -40,7 +67,7 @@ bool known_action(const std::string& action) {
 admin_api::admin_api(const std::vector<std::unique_ptr<linker::link>>& links, token_set tokens)
     : links_(links), tokens_(std::move(tokens)), metrics_(clock_) {}
 
-http_reply admin_api::handle(const http_request& request) {
+asio::awaitable<http_reply> admin_api::handle(const http_request& request) {
   try {
     const route r = parse_route(request.target);
     // Before routing: an unauthenticated caller learns nothing, not even
@@ -51,10 +78,10 @@ http_reply admin_api::handle(const http_request& request) {
                                    ? "this endpoint needs Authorization: Bearer <token>"
                                    : "the bearer token is not valid");
       reply.www_authenticate = true;
-      return reply;
+      co_return reply;
     }
     if (r.kind == route_kind::not_found) {
-      return error_reply(
+      co_return error_reply(
           404, "NOT_FOUND",
           "no such endpoint: " + std::string(request.method) + " " + std::string(request.target));
     }
@@ -63,12 +90,12 @@ http_reply admin_api::handle(const http_request& request) {
           error_reply(405, "METHOD_NOT_ALLOWED",
                       "use " + std::string(allowed_methods(r.kind)) + " for this endpoint");
       reply.allow = allowed_methods(r.kind);
-      return reply;
+      co_return reply;
     }
-    return dispatch(r, request);
+    co_return co_await dispatch(r, request);
   } catch (const std::exception& e) {
     log::error("admin request failed", {{"target", request.target}, {"error", e.what()}});
-    return error_reply(500, "INTERNAL", e.what());
+    co_return error_reply(500, "INTERNAL", e.what());
   }
 }
 
@@ -79,37 +106,40 @@ linker::link* admin_api::find_link(const std::string& name) const {
   return nullptr;
 }
 
-http_reply admin_api::dispatch(const route& r, const http_request& request) {
+asio::awaitable<http_reply> admin_api::dispatch(const route& r, const http_request& request) {
   switch (r.kind) {
     case route_kind::healthz:
-      return json_reply(200, {{"status", "ok"}});
+      co_return json_reply(200, {{"status", "ok"}});
     case route_kind::readyz:
-      return readyz();
+      co_return readyz();
     case route_kind::metrics: {
       metrics_.update(links_);
       http_reply reply;
       reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
       reply.body = metrics_.serialize();
-      return reply;
+      co_return reply;
     }
     case route_kind::links:
-      return list_links();
+      co_return list_links();
     default:
       break;
   }
   linker::link* link = find_link(r.link);
-  if (link == nullptr) return error_reply(404, "UNKNOWN_LINK", "no link named \"" + r.link + "\"");
+  if (link == nullptr)
+    co_return error_reply(404, "UNKNOWN_LINK", "no link named \"" + r.link + "\"");
   switch (r.kind) {
     case route_kind::mirrors:
-      return list_mirrors(*link);
+      co_return list_mirrors(*link);
     case route_kind::mirror:
-      return one_mirror(*link, r.topic);
+      co_return one_mirror(*link, r.topic);
     case route_kind::mirror_action:
-      return mirror_action(*link, r.topic, r.action, request.body);
+      co_return co_await mirror_action(*link, r.topic, r.action, request.body);
     case route_kind::mirrors_action:
-      return mirrors_action(*link, r.action, request.body);
+      co_return co_await mirrors_action(*link, r.action, request.body);
+    case route_kind::group_offsets:
+      co_return co_await group_offsets(*link, r.group);
     default:
-      return error_reply(404, "NOT_FOUND", "no such endpoint");
+      co_return error_reply(404, "NOT_FOUND", "no such endpoint");
   }
 }
 
@@ -140,7 +170,7 @@ http_reply admin_api::list_links() const {
                    {"destination_cluster_id", cluster_id(l->destination(), "destination")},
                    {"source_reachable", l->reachable("source")},
                    {"destination_reachable", l->reachable("destination")},
-                   {"mirror_count", partitions_by_topic(*l).size()},
+                   {"mirror_count", l->mirror_topics().size()},
                    {"lag_records", l->lag_records()}});
   }
   return json_reply(200, {{"links", out}});
@@ -149,26 +179,36 @@ http_reply admin_api::list_links() const {
 json admin_api::mirror_json(const linker::link& link, const std::string& topic,
                             const std::vector<const mirror::partition_mirror*>& partitions) {
   const auto now = std::chrono::system_clock::now();
+  const auto phase = link.phase(topic);
+  // A mirror stopped for good has no lag: nothing is copied any more (what a
+  // failover left behind is in its result).
+  const bool stopped = linker::is_stopped(phase);
   json ps = json::array();
   int64_t lag = 0;
   std::string mirror_topic = topic;
   for (const auto* p : partitions) {
     mirror_topic = p->mirror_topic;
-    lag += p->lag_records();
+    const int64_t partition_lag = stopped ? 0 : p->lag_records();
+    lag += partition_lag;
     ps.push_back({{"partition", p->partition},
-                  {"state", partition_state_name(*p)},
+                  {"state", partition_state_name(link, *p)},
                   {"source_end_offset", nullable(source_end_offset(*p))},
                   {"mirrored_source_offset", p->mirrored_source_offset()},
                   {"destination_end_offset", nullable(p->next_destination_offset)},
-                  {"lag_records", p->lag_records()},
-                  {"lag_seconds", clock_.lag_seconds(link.name(), *p, now)},
+                  {"lag_records", partition_lag},
+                  {"lag_seconds", stopped ? 0.0 : clock_.lag_seconds(link.name(), *p, now)},
                   {"last_error", p->error.empty() ? json(nullptr) : json(p->error)}});
   }
-  return {{"source_topic", topic},
-          {"mirror_topic", mirror_topic},
-          {"state", mirror_state(link, partitions)},
-          {"lag_records", lag},
-          {"partitions", ps}};
+  json out{{"source_topic", topic},
+           {"mirror_topic", mirror_topic},
+           {"state", mirror_state(link, topic, partitions)},
+           {"lag_records", lag},
+           {"partitions", ps}};
+  if (const auto* record = link.record_of(topic)) {
+    if (!record->reason.empty()) out["reason"] = record->reason;
+    if (record->result) out["result"] = linker::to_json(*record->result);
+  }
+  return out;
 }
 
 http_reply admin_api::list_mirrors(const linker::link& link) {
@@ -197,8 +237,8 @@ std::pair<unsigned, json> admin_api::apply(linker::link& link, const std::string
             {{"error_code", "UNKNOWN_TOPIC"},
              {"message", "link " + link.name() + " mirrors no topic \"" + topic + "\""}}};
   }
-  const auto state = mirror_state(link, it->second);
-  if (state == "FAILED" || state == "DIVERGED") {
+  const auto state = mirror_state(link, topic, it->second);
+  if (state != "ACTIVE" && state != "PAUSED" && state != "SOURCE_UNAVAILABLE") {
     return {409,
             {{"error_code", "CONFLICT"},
              {"message", "mirror " + topic + " is " + std::string(state) +
@@ -212,48 +252,119 @@ std::pair<unsigned, json> admin_api::apply(linker::link& link, const std::string
   return {200, mirror_json(link, topic, it->second)};
 }
 
-http_reply admin_api::mirror_action(linker::link& link, const std::string& topic,
-                                    const std::string& action, std::string_view body) {
-  if (!known_action(action)) {
-    return error_reply(404, "UNKNOWN_ACTION",
-                       "no action \"" + action + "\" on a mirror; expected pause or resume");
+asio::awaitable<std::map<std::string, std::pair<unsigned, json>>> admin_api::switch_topics(
+    linker::link& link, const std::string& action, const std::vector<std::string>& topics,
+    int64_t timeout_ms) {
+  const std::chrono::milliseconds timeout(timeout_ms);
+  std::map<std::string, linker::switch_outcome> outcomes;
+  if (action == "promote") {
+    outcomes = co_await link.promote(topics, timeout);
+  } else {
+    outcomes = co_await link.failover(topics, timeout);
   }
-  if (!body.empty()) {
-    const auto doc = json::parse(body, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object())
-      return error_reply(400, "BAD_REQUEST", "the body must be empty or a JSON object");
+  std::map<std::string, std::pair<unsigned, json>> out;
+  const auto all = partitions_by_topic(link);
+  for (const auto& [topic, outcome] : outcomes) {
+    const auto [status, code] = status_of(outcome);
+    if (status == 200) {
+      auto it = all.find(topic);
+      out[topic] = {
+          200, mirror_json(
+                   link, topic,
+                   it == all.end() ? std::vector<const mirror::partition_mirror*>{} : it->second)};
+    } else {
+      json error{{"error_code", code}, {"message", outcome.message}};
+      // What keeps the mirror from switching, for a caller deciding to wait or force.
+      if (status == 409) error["lag_records"] = outcome.lag_records;
+      out[topic] = {status, std::move(error)};
+    }
   }
-  auto [status, result] = apply(link, topic, action);
-  return json_reply(status, result);
+  co_return out;
 }
 
-http_reply admin_api::mirrors_action(linker::link& link, const std::string& action,
-                                     std::string_view body) {
+asio::awaitable<http_reply> admin_api::mirror_action(linker::link& link, const std::string& topic,
+                                                     const std::string& action,
+                                                     std::string_view body) {
   if (!known_action(action)) {
-    return error_reply(404, "UNKNOWN_ACTION",
-                       "no batch action \"" + action + "\"; expected pause or resume");
+    co_return error_reply(
+        404, "UNKNOWN_ACTION",
+        "no action \"" + action + "\" on a mirror; expected pause, resume, promote or failover");
+  }
+  auto options = parse_action_body(body);
+  if (!options) co_return error_reply(400, "BAD_REQUEST", options.error());
+  if (!switches(action)) {
+    auto [status, result] = apply(link, topic, action);
+    co_return json_reply(status, result);
+  }
+  const std::vector<std::string> topics{topic};
+  auto results = co_await switch_topics(link, action, topics, options->timeout_ms);
+  auto& [status, result] = results.at(topic);
+  co_return json_reply(status, result);
+}
+
+asio::awaitable<http_reply> admin_api::mirrors_action(linker::link& link, const std::string& action,
+                                                      std::string_view body) {
+  if (!known_action(action)) {
+    co_return error_reply(
+        404, "UNKNOWN_ACTION",
+        "no batch action \"" + action + "\"; expected pause, resume, promote or failover");
   }
   auto selection = parse_batch_body(body);
-  if (!selection) return error_reply(400, "BAD_REQUEST", selection.error());
+  if (!selection) co_return error_reply(400, "BAD_REQUEST", selection.error());
   std::vector<std::string> topics = selection->topics;
   if (selection->all) {
-    for (const auto& [topic, _] : partitions_by_topic(link))
+    for (const auto& topic : link.mirror_topics())
       topics.push_back(topic);
+  }
+  std::map<std::string, std::pair<unsigned, json>> answers;
+  if (switches(action)) {
+    answers = co_await switch_topics(link, action, topics, selection->timeout_ms);
+  } else {
+    for (const auto& topic : topics)
+      answers[topic] = apply(link, topic, action);
   }
   json results = json::array();
   for (const auto& topic : topics) {
-    auto [status, result] = apply(link, topic, action);
+    auto& [status, result] = answers.at(topic);
     json entry{{"topic", topic}, {"status", status}};
     if (status == 200) {
       entry["state"] = result["state"];
       entry["lag_records"] = result["lag_records"];
+      if (result.contains("result"))
+        entry["abandoned_records"] = result["result"]["abandoned_records"];
     } else {
       entry["error_code"] = result["error_code"];
       entry["message"] = result["message"];
+      if (result.contains("lag_records")) entry["lag_records"] = result["lag_records"];
     }
     results.push_back(std::move(entry));
   }
-  return json_reply(200, {{"link", link.name()}, {"results", results}});
+  co_return json_reply(200, {{"link", link.name()}, {"results", results}});
+}
+
+asio::awaitable<http_reply> admin_api::group_offsets(linker::link& link, const std::string& group) {
+  auto offsets = co_await link.group_offsets(group);
+  if (!offsets) {
+    co_return error_reply(503, "SOURCE_UNAVAILABLE",
+                          "cannot read group " + group + "'s offsets: " + offsets.error());
+  }
+  if (offsets->empty()) {
+    co_return error_reply(404, "UNKNOWN_GROUP",
+                          "the source has no committed offsets of group \"" + group +
+                              "\" on topics link " + link.name() + " mirrors");
+  }
+  json topics = json::array();
+  for (const auto& o : *offsets) {
+    if (topics.empty() || topics.back()["topic"] != o.topic)
+      topics.push_back(
+          {{"topic", o.topic}, {"mirror_topic", o.topic}, {"partitions", json::array()}});
+    topics.back()["partitions"].push_back(
+        {{"partition", o.partition},
+         {"source_offset", o.source_offset},
+         {"destination_offset",
+          o.destination_offset ? json(*o.destination_offset) : json(nullptr)}});
+  }
+  co_return json_reply(200, {{"link", link.name()}, {"group", group}, {"topics", topics}});
 }
 
 }  // namespace klink::admin

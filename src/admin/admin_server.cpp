@@ -125,7 +125,7 @@ asio::awaitable<void> admin_server::session(tcp::socket socket) {
         keep_alive = false;
       } else {
         const auto authorization = req[http::field::authorization];
-        reply = api_.handle(http_request{
+        reply = co_await api_.handle(http_request{
             .method = std::string_view(req.method_string().data(), req.method_string().size()),
             .target = std::string_view(req.target().data(), req.target().size()),
             .body = req.body(),
@@ -141,6 +141,8 @@ asio::awaitable<void> admin_server::session(tcp::socket socket) {
     res.keep_alive(keep_alive);
     res.body() = std::move(reply.body);
     res.prepare_payload();
+    // A promotion may have taken longer than the read timeout set above.
+    stream.expires_after(io_timeout);
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;
   }

@@ -95,6 +95,14 @@ route parse_route(std::string_view target) {
     r.link = std::move(*link);
     return r;
   }
+  if (parts.size() == 6 && parts[3] == "groups" && parts[5] == "offsets") {
+    auto group = percent_decode(parts[4]);
+    if (!group || group->empty()) return r;
+    r.kind = route_kind::group_offsets;
+    r.group = std::move(*group);
+    r.link = std::move(*link);
+    return r;
+  }
   if (parts.size() != 5 || parts[3] != "mirrors") return r;
   auto segment = percent_decode(parts[4]);
   if (!segment || segment->empty()) return r;
@@ -174,15 +182,45 @@ http_reply error_reply(unsigned status, std::string_view error_code, std::string
   return r;
 }
 
+namespace {
+// Reads "timeout_ms" if present; an error names what is wrong with it.
+std::optional<std::string> read_timeout(const nlohmann::json& doc, int64_t& timeout_ms) {
+  if (!doc.contains("timeout_ms")) return std::nullopt;
+  const auto& t = doc["timeout_ms"];
+  if (!t.is_number_integer() || t.get<int64_t>() < 1 || t.get<int64_t>() > max_timeout_ms) {
+    return "\"timeout_ms\" must be an integer from 1 to " + std::to_string(max_timeout_ms);
+  }
+  timeout_ms = t.get<int64_t>();
+  return std::nullopt;
+}
+}  // namespace
+
+std::expected<action_options, std::string> parse_action_body(std::string_view body) {
+  action_options out;
+  if (trim(body).empty()) return out;
+  const auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded()) return std::unexpected("the body is not valid JSON");
+  if (!doc.is_object()) return std::unexpected("the body must be empty or a JSON object");
+  for (const auto& [key, _] : doc.items()) {
+    if (key != "timeout_ms")
+      return std::unexpected("unknown field \"" + key + "\"; expected \"timeout_ms\"");
+  }
+  if (auto error = read_timeout(doc, out.timeout_ms)) return std::unexpected(*error);
+  return out;
+}
+
 std::expected<batch_selection, std::string> parse_batch_body(std::string_view body) {
   const auto doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded()) return std::unexpected("the body is not valid JSON");
   if (!doc.is_object()) return std::unexpected("the body must be a JSON object");
   for (const auto& [key, _] : doc.items()) {
-    if (key != "topics" && key != "all")
-      return std::unexpected("unknown field \"" + key + "\"; expected \"topics\" or \"all\"");
+    if (key != "topics" && key != "all" && key != "timeout_ms") {
+      return std::unexpected("unknown field \"" + key +
+                             "\"; expected \"topics\" or \"all\", and optionally \"timeout_ms\"");
+    }
   }
   batch_selection out;
+  if (auto error = read_timeout(doc, out.timeout_ms)) return std::unexpected(*error);
   const bool has_all = doc.contains("all");
   const bool has_topics = doc.contains("topics");
   if (has_all == has_topics)

@@ -37,14 +37,16 @@ enum class route_kind {
   mirror,          // /v1/links/{link}/mirrors/{topic}
   mirror_action,   // /v1/links/{link}/mirrors/{topic}:{action}
   mirrors_action,  // /v1/links/{link}/mirrors:{action}
+  group_offsets,   // /v1/links/{link}/groups/{group}/offsets
 };
 
 struct route {
   route_kind kind = route_kind::not_found;
   std::string link;
   std::string topic;
-  std::string action;  // "pause", "resume"; others are answered 404
-  bool v1 = false;     // under /v1: needs a token when tokens are configured
+  std::string action;  // "pause", "resume", "promote", "failover"; others are answered 404
+  std::string group;
+  bool v1 = false;  // under /v1: needs a token when tokens are configured
 };
 
 // Splits a request target into a route. The query string is ignored; path
@@ -78,10 +80,22 @@ class token_set {
 
 http_reply error_reply(unsigned status, std::string_view error_code, std::string_view message);
 
-// The body of a batch call: {"topics": ["a", "b"]} or {"all": true}.
+// How long a promote or failover may take when the body does not say.
+inline constexpr int64_t default_timeout_ms = 30000;
+inline constexpr int64_t max_timeout_ms = 3'600'000;
+
+// The body of a call on one mirror: empty, or {"timeout_ms": N}.
+struct action_options {
+  int64_t timeout_ms = default_timeout_ms;
+};
+std::expected<action_options, std::string> parse_action_body(std::string_view body);
+
+// The body of a batch call: {"topics": ["a", "b"]} or {"all": true}, and
+// optionally "timeout_ms".
 struct batch_selection {
   bool all = false;
   std::vector<std::string> topics;
+  int64_t timeout_ms = default_timeout_ms;
 };
 std::expected<batch_selection, std::string> parse_batch_body(std::string_view body);
 

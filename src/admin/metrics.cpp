@@ -99,18 +99,20 @@ void metrics::update(const std::vector<std::unique_ptr<linker::link>>& links) {
     for (const auto& [topic_name, partitions] : partitions_by_topic(*l)) {
       auto& t = topic(name, topic_name);
       int64_t lag = 0;
+      // A mirror stopped for good copies nothing more: no lag to report.
+      const bool stopped = linker::is_stopped(l->phase(topic_name));
       for (const auto* p : partitions) {
         auto& s = partition(name, *p);
-        const int64_t partition_lag = p->lag_records();
+        const int64_t partition_lag = stopped ? 0 : p->lag_records();
         lag += partition_lag;
         s.lag_records->Set(static_cast<double>(partition_lag));
-        s.lag_seconds->Set(clock_.lag_seconds(name, *p, now));
+        s.lag_seconds->Set(stopped ? 0.0 : clock_.lag_seconds(name, *p, now));
         advance(*t.records, p->counters.records_produced, s.seen.records_produced);
         advance(*t.bytes, p->counters.bytes_produced, s.seen.bytes_produced);
         advance(*t.batches_rebuilt, p->counters.batches_rebuilt, s.seen.batches_rebuilt);
       }
       t.lag_records->Set(static_cast<double>(lag));
-      const auto state = mirror_state(*l, partitions);
+      const auto state = mirror_state(*l, topic_name, partitions);
       for (auto& [s, gauge] : t.states)
         gauge->Set(s == state ? 1 : 0);
     }

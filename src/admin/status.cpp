@@ -20,6 +20,8 @@ int64_t read_be64(const std::byte* p) {
 std::map<std::string, std::vector<const mirror::partition_mirror*>> partitions_by_topic(
     const linker::link& link) {
   std::map<std::string, std::vector<const mirror::partition_mirror*>> out;
+  for (const auto& topic : link.mirror_topics())
+    out[topic];
   for (const auto& p : link.engine().partitions())
     out[p->source_topic].push_back(p.get());
   for (auto& [_, ps] : out) {
@@ -28,9 +30,12 @@ std::map<std::string, std::vector<const mirror::partition_mirror*>> partitions_b
   return out;
 }
 
-std::string_view mirror_state(const linker::link& link,
+std::string_view mirror_state(const linker::link& link, const std::string& topic,
                               const std::vector<const mirror::partition_mirror*>& partitions) {
   using mirror::partition_state;
+  const auto phase = link.phase(topic);
+  if (linker::is_stopped(phase) || phase == linker::mirror_phase::promoting)
+    return linker::to_string(phase);
   auto any = [&](partition_state s) {
     return std::ranges::any_of(partitions, [s](const auto* p) { return p->state == s; });
   };

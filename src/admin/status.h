@@ -19,12 +19,13 @@ inline constexpr std::string_view mirror_states[] = {
     "FAILED_OVER", "DIVERGED", "SOURCE_UNAVAILABLE", "FAILED"};
 inline constexpr std::string_view link_states[] = {"ACTIVE", "PAUSED", "UNAVAILABLE", "FAILED"};
 
-// A link's mirror partitions grouped by source topic, in topic order.
+// A link's mirror partitions grouped by source topic, in topic order; a
+// mirror stopped for good by an earlier run is listed without partitions.
 std::map<std::string, std::vector<const mirror::partition_mirror*>> partitions_by_topic(
     const linker::link& link);
 
 // One of mirror_states for a topic's partitions.
-std::string_view mirror_state(const linker::link& link,
+std::string_view mirror_state(const linker::link& link, const std::string& topic,
                               const std::vector<const mirror::partition_mirror*>& partitions);
 
 // The source end offset the lag is measured against (LSO, else the high

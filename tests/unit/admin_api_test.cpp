@@ -29,16 +29,27 @@ struct admin_api_test : testing::Test {
     o.topic_filter = [](const std::string&) { return true; };
     links.push_back(std::make_unique<klink::linker::link>(io.get_executor(), std::move(o)));
   }
+
+  // Runs one request to completion on the test's io_context.
+  klink::admin::http_reply call(admin_api& api, http_request request) {
+    std::optional<klink::admin::http_reply> reply;
+    klink::asio::co_spawn(
+        io, [&]() -> klink::asio::awaitable<void> { reply = co_await api.handle(request); },
+        klink::asio::detached);
+    io.restart();
+    io.run();
+    return *reply;
+  }
 };
 
 TEST_F(admin_api_test, health_readiness_and_metrics_before_clusters_are_reached) {
   admin_api api(links, {});
-  EXPECT_EQ(api.handle(req("GET", "/healthz")).status, 200u);
-  const auto ready = api.handle(req("GET", "/readyz"));
+  EXPECT_EQ(call(api, req("GET", "/healthz")).status, 200u);
+  const auto ready = call(api, req("GET", "/readyz"));
   EXPECT_EQ(ready.status, 503u);
   EXPECT_EQ(json::parse(ready.body)["error_code"], "NOT_READY");
   EXPECT_NE(ready.body.find("link dr: source cluster not reached yet"), std::string::npos);
-  const auto metrics = api.handle(req("GET", "/metrics"));
+  const auto metrics = call(api, req("GET", "/metrics"));
   EXPECT_EQ(metrics.status, 200u);
   EXPECT_TRUE(metrics.content_type.starts_with("text/plain"));
   EXPECT_NE(metrics.body.find(R"(klink_link_state{link="dr",state="UNAVAILABLE"} 1)"),
@@ -47,24 +58,24 @@ TEST_F(admin_api_test, health_readiness_and_metrics_before_clusters_are_reached)
 
 TEST_F(admin_api_test, links_and_errors) {
   admin_api api(links, {});
-  const auto all = json::parse(api.handle(req("GET", "/v1/links")).body);
+  const auto all = json::parse(call(api, req("GET", "/v1/links")).body);
   ASSERT_EQ(all["links"].size(), 1u);
   EXPECT_EQ(all["links"][0]["name"], "dr");
   EXPECT_EQ(all["links"][0]["state"], "UNAVAILABLE");
   EXPECT_EQ(all["links"][0]["mirror_count"], 0);
 
-  EXPECT_EQ(api.handle(req("GET", "/v1/links/dr/mirrors")).status, 200u);
-  EXPECT_EQ(api.handle(req("GET", "/v1/links/xx/mirrors")).status, 404u);
-  EXPECT_EQ(api.handle(req("GET", "/v1/links/dr/mirrors/t")).status, 404u);
-  EXPECT_EQ(api.handle(req("POST", "/v1/links/dr/mirrors/t:pause")).status, 404u);
-  EXPECT_EQ(api.handle(req("POST", "/v1/links/dr/mirrors/t:explode")).status, 404u);
-  EXPECT_EQ(api.handle(req("GET", "/v1/links/dr/mirrors/t:pause")).status, 405u);
-  const auto not_allowed = api.handle(req("POST", "/v1/links"));
+  EXPECT_EQ(call(api, req("GET", "/v1/links/dr/mirrors")).status, 200u);
+  EXPECT_EQ(call(api, req("GET", "/v1/links/xx/mirrors")).status, 404u);
+  EXPECT_EQ(call(api, req("GET", "/v1/links/dr/mirrors/t")).status, 404u);
+  EXPECT_EQ(call(api, req("POST", "/v1/links/dr/mirrors/t:pause")).status, 404u);
+  EXPECT_EQ(call(api, req("POST", "/v1/links/dr/mirrors/t:explode")).status, 404u);
+  EXPECT_EQ(call(api, req("GET", "/v1/links/dr/mirrors/t:pause")).status, 405u);
+  const auto not_allowed = call(api, req("POST", "/v1/links"));
   EXPECT_EQ(not_allowed.status, 405u);
   EXPECT_EQ(not_allowed.allow, "GET");
-  EXPECT_EQ(api.handle(req("POST", "/v1/links/dr/mirrors:pause", "{")).status, 400u);
-  EXPECT_EQ(api.handle(req("POST", "/v1/links/dr/mirrors/t:pause", "nope")).status, 400u);
-  const auto batch = api.handle(req("POST", "/v1/links/dr/mirrors:pause", R"({"topics":["t"]})"));
+  EXPECT_EQ(call(api, req("POST", "/v1/links/dr/mirrors:pause", "{")).status, 400u);
+  EXPECT_EQ(call(api, req("POST", "/v1/links/dr/mirrors/t:pause", "nope")).status, 400u);
+  const auto batch = call(api, req("POST", "/v1/links/dr/mirrors:pause", R"({"topics":["t"]})"));
   EXPECT_EQ(batch.status, 200u);
   const auto results = json::parse(batch.body)["results"];
   ASSERT_EQ(results.size(), 1u);
@@ -75,19 +86,19 @@ TEST_F(admin_api_test, links_and_errors) {
 
 TEST_F(admin_api_test, tokens_guard_v1_only) {
   admin_api api(links, token_set::parse("s3cret\n"));
-  const auto missing = api.handle(req("GET", "/v1/links"));
+  const auto missing = call(api, req("GET", "/v1/links"));
   EXPECT_EQ(missing.status, 401u);
   EXPECT_TRUE(missing.www_authenticate);
   EXPECT_EQ(json::parse(missing.body)["error_code"], "UNAUTHORIZED");
   // Unknown paths under /v1 answer 401 too: no probing without a token.
-  EXPECT_EQ(api.handle(req("GET", "/v1/nothing")).status, 401u);
-  const auto wrong = api.handle(req("GET", "/v1/links", "", "Bearer s3cre"));
+  EXPECT_EQ(call(api, req("GET", "/v1/nothing")).status, 401u);
+  const auto wrong = call(api, req("GET", "/v1/links", "", "Bearer s3cre"));
   EXPECT_EQ(wrong.status, 401u);
   EXPECT_EQ(wrong.body.find("s3cre"), std::string::npos);
-  EXPECT_EQ(api.handle(req("GET", "/v1/links", "", "Bearer s3cret")).status, 200u);
-  EXPECT_EQ(api.handle(req("GET", "/healthz")).status, 200u);
-  EXPECT_EQ(api.handle(req("GET", "/metrics")).status, 200u);
-  EXPECT_EQ(api.handle(req("GET", "/readyz")).status, 503u);
+  EXPECT_EQ(call(api, req("GET", "/v1/links", "", "Bearer s3cret")).status, 200u);
+  EXPECT_EQ(call(api, req("GET", "/healthz")).status, 200u);
+  EXPECT_EQ(call(api, req("GET", "/metrics")).status, 200u);
+  EXPECT_EQ(call(api, req("GET", "/readyz")).status, 503u);
 }
 
 }  // namespace

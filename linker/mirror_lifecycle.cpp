@@ -1,0 +1,129 @@
+#include "linker/mirror_lifecycle.h"
+
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+namespace klink::linker {
+
+namespace {
+using nlohmann::json;
+
+constexpr std::pair<mirror_phase, std::string_view> phase_names[] = {
+    {mirror_phase::active, "ACTIVE"},           {mirror_phase::paused, "PAUSED"},
+    {mirror_phase::promoting, "PROMOTING"},     {mirror_phase::promoted, "PROMOTED"},
+    {mirror_phase::failed_over, "FAILED_OVER"}, {mirror_phase::diverged, "DIVERGED"},
+};
+
+std::string rfc3339(int64_t ms) {
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[40];
+  std::snprintf(out, sizeof out, "%s.%03dZ", text, static_cast<int>(ms % 1000));
+  return out;
+}
+
+json result_fields(const switch_result& r) {
+  json partitions = json::array();
+  for (const auto& p : r.partitions) {
+    partitions.push_back({{"partition", p.partition},
+                          {"source_end_offset", p.source_end_offset},
+                          {"mirrored_source_offset", p.mirrored_source_offset},
+                          {"destination_end_offset", p.destination_end_offset},
+                          {"abandoned_records", p.abandoned_records}});
+  }
+  json out{{"action", r.action},
+           {"completed_at_ms", r.completed_at_ms},
+           {"abandoned_records", r.abandoned_records()},
+           {"partitions", partitions}};
+  if (r.consumer_offsets_synced) {
+    out["consumer_offsets"] = {{"groups_synced", r.consumer_groups_synced},
+                               {"groups_failed", r.consumer_groups_failed},
+                               {"errors", r.consumer_offset_errors}};
+  }
+  return out;
+}
+}  // namespace
+
+std::string_view to_string(mirror_phase phase) {
+  for (const auto& [p, name] : phase_names) {
+    if (p == phase) return name;
+  }
+  return "UNKNOWN";
+}
+
+std::optional<mirror_phase> parse_phase(std::string_view name) {
+  for (const auto& [p, n] : phase_names) {
+    if (n == name) return p;
+  }
+  return std::nullopt;
+}
+
+int64_t switch_result::abandoned_records() const {
+  return std::accumulate(
+      partitions.begin(), partitions.end(), int64_t{0},
+      [](int64_t sum, const partition_final& p) { return sum + p.abandoned_records; });
+}
+
+std::string mirror_state_key(std::string_view link, std::string_view topic) {
+  // Neither link nor topic names may contain '/'.
+  return std::string(link) + "/" + std::string(topic);
+}
+
+std::string serialize(const mirror_record& record) {
+  json doc{{"version", 1}, {"state", to_string(record.phase)}};
+  if (!record.reason.empty()) doc["reason"] = record.reason;
+  if (record.result) doc["result"] = result_fields(*record.result);
+  return doc.dump();
+}
+
+std::expected<mirror_record, std::string> parse_mirror_record(std::string_view text) {
+  const json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return std::unexpected("not a JSON object");
+  try {
+    if (doc.at("version").get<int>() != 1)
+      return std::unexpected("unknown record version " + doc.at("version").dump());
+    mirror_record record;
+    auto phase = parse_phase(doc.at("state").get<std::string>());
+    if (!phase) return std::unexpected("unknown state " + doc.at("state").dump());
+    // A promotion in progress is never final: whoever reads it resumes mirroring.
+    record.phase = *phase == mirror_phase::promoting ? mirror_phase::active : *phase;
+    record.reason = doc.value("reason", "");
+    if (doc.contains("result")) {
+      const json& r = doc.at("result");
+      switch_result result;
+      result.action = r.at("action").get<std::string>();
+      result.completed_at_ms = r.at("completed_at_ms").get<int64_t>();
+      for (const auto& p : r.at("partitions")) {
+        result.partitions.push_back({p.at("partition").get<int32_t>(),
+                                     p.at("source_end_offset").get<int64_t>(),
+                                     p.at("mirrored_source_offset").get<int64_t>(),
+                                     p.at("destination_end_offset").get<int64_t>(),
+                                     p.at("abandoned_records").get<int64_t>()});
+      }
+      if (r.contains("consumer_offsets")) {
+        const json& c = r.at("consumer_offsets");
+        result.consumer_offsets_synced = true;
+        result.consumer_groups_synced = c.at("groups_synced").get<int64_t>();
+        result.consumer_groups_failed = c.at("groups_failed").get<int64_t>();
+        result.consumer_offset_errors = c.at("errors").get<std::vector<std::string>>();
+      }
+      record.result = std::move(result);
+    }
+    return record;
+  } catch (const json::exception& e) {
+    return std::unexpected(std::string("malformed mirror state record: ") + e.what());
+  }
+}
+
+json to_json(const switch_result& result) {
+  json out = result_fields(result);
+  out["completed_at"] = rfc3339(result.completed_at_ms);
+  return out;
+}
+
+}  // namespace klink::linker

@@ -1,0 +1,84 @@
+// A mirror's lifecycle as the operator drives it (pause, promote, failover)
+// and as divergence ends it, persisted on the destination so that a promoted
+// or failed-over mirror stays stopped through restarts and new instances.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace klink::linker {
+
+// Compacted, one partition, on the destination; key "<link>/<topic>".
+inline constexpr std::string_view mirror_state_topic = "__klink_mirror_states";
+
+enum class mirror_phase : uint8_t {
+  active,
+  paused,
+  promoting,    // held at the cut, not persisted (a crash leaves it active)
+  promoted,     // final: mirrored up to the cut, then stopped for good
+  failed_over,  // final: stopped at once, the lag abandoned
+  diverged,     // stopped: something else wrote to the mirror topic
+};
+
+std::string_view to_string(mirror_phase phase);  // "ACTIVE", "PROMOTED", ...
+std::optional<mirror_phase> parse_phase(std::string_view name);
+
+// No write into the mirror topic ever again.
+constexpr bool is_final(mirror_phase phase) {
+  return phase == mirror_phase::promoted || phase == mirror_phase::failed_over;
+}
+// The mirror no longer copies anything (final, or stopped by divergence).
+constexpr bool is_stopped(mirror_phase phase) {
+  return is_final(phase) || phase == mirror_phase::diverged;
+}
+
+// Where one partition ended when its mirror was promoted or failed over.
+struct partition_final {
+  int32_t partition = 0;
+  // Promote: the source's last stable offset read at the call. Failover: the
+  // last one known (-1 if never known).
+  int64_t source_end_offset = -1;
+  int64_t mirrored_source_offset = -1;  // next source offset that was not copied
+  int64_t destination_end_offset = -1;  // end of the mirror partition at the stop
+  int64_t abandoned_records = 0;        // source_end_offset - mirrored_source_offset, >= 0
+  friend bool operator==(const partition_final&, const partition_final&) = default;
+};
+
+// The outcome of a promote or failover, answered again to repeated calls.
+struct switch_result {
+  std::string action;           // "promote" or "failover"
+  int64_t completed_at_ms = 0;  // wall clock, ms since the epoch
+  std::vector<partition_final> partitions;
+  // The final consumer-offset sync (absent when the link syncs none).
+  bool consumer_offsets_synced = false;
+  int64_t consumer_groups_synced = 0;
+  int64_t consumer_groups_failed = 0;
+  std::vector<std::string> consumer_offset_errors;
+
+  int64_t abandoned_records() const;
+  friend bool operator==(const switch_result&, const switch_result&) = default;
+};
+
+// What the state topic holds for one mirror.
+struct mirror_record {
+  mirror_phase phase = mirror_phase::active;
+  std::string reason;  // why it diverged
+  std::optional<switch_result> result;
+  friend bool operator==(const mirror_record&, const mirror_record&) = default;
+};
+
+std::string mirror_state_key(std::string_view link, std::string_view topic);
+
+std::string serialize(const mirror_record& record);
+std::expected<mirror_record, std::string> parse_mirror_record(std::string_view text);
+
+// The JSON the admin endpoint answers for a result.
+nlohmann::json to_json(const switch_result& result);
+
+}  // namespace klink::linker
