@@ -145,8 +145,7 @@ asio::awaitable<void> link::persist_pending() {
 bool link::promotion_reached(const std::string& topic, const std::vector<int64_t>& cut,
                              std::string& failure) const {
   bool reached = true;
-  for (const auto& p : engine_.partitions()) {
-    if (p->source_topic != topic) continue;
+  for (const auto* p : engine_.partitions_of(topic)) {
     if (p->state != partition_state::active) {
       failure = "partition " + std::to_string(p->partition) + " is " +
                 std::string(mirror::to_string(p->state)) + ": " + p->error;
@@ -161,8 +160,7 @@ bool link::promotion_reached(const std::string& topic, const std::vector<int64_t
 
 int64_t link::remaining(const std::string& topic, const std::vector<int64_t>& cut) const {
   int64_t lag = 0;
-  for (const auto& p : engine_.partitions()) {
-    if (p->source_topic != topic) continue;
+  for (const auto* p : engine_.partitions_of(topic)) {
     const auto i = static_cast<std::size_t>(p->partition);
     if (i < cut.size()) lag += std::max<int64_t>(0, cut[i] - p->mirrored_source_offset());
   }
@@ -174,8 +172,7 @@ switch_result link::final_result(const std::string& topic, std::string action,
   switch_result result;
   result.action = std::move(action);
   result.completed_at_ms = wall_clock_ms();
-  for (const auto& p : engine_.partitions()) {
-    if (p->source_topic != topic) continue;
+  for (const auto* p : engine_.partitions_of(topic)) {
     partition_final f;
     f.partition = p->partition;
     const auto i = static_cast<std::size_t>(p->partition);
@@ -188,7 +185,6 @@ switch_result link::final_result(const std::string& topic, std::string action,
             : std::max<int64_t>(0, f.source_end_offset - f.mirrored_source_offset);
     result.partitions.push_back(f);
   }
-  std::ranges::sort(result.partitions, {}, &partition_final::partition);
   return result;
 }
 
@@ -421,9 +417,9 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::failover(
   // Batches already in flight are answered (and recorded) if that is quick.
   const auto drain_until = clock::now() + std::min(timeout, failover_drain_max);
   auto in_flight = [&] {
-    return std::ranges::any_of(engine_.partitions(), [&](const auto& p) {
-      return p->state == partition_state::active &&
-             std::ranges::find(stopping, p->source_topic) != stopping.end();
+    return std::ranges::any_of(stopping, [&](const std::string& topic) {
+      return std::ranges::any_of(engine_.partitions_of(topic),
+                                 [](const auto* p) { return p->state == partition_state::active; });
     });
   };
   while (in_flight() && clock::now() < drain_until)

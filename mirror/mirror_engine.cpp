@@ -1,6 +1,7 @@
 #include "mirror/mirror_engine.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "kafka/error_code.h"
 #include "kafka/sleep.h"
@@ -64,15 +65,21 @@ asio::awaitable<bool> mirror_engine::drain(std::chrono::milliseconds deadline) {
   co_return drained;
 }
 
-bool mirror_engine::set_paused(const std::string& source_topic, bool paused) {
-  bool found = false;
-  for (auto& p : partitions_) {
-    if (p->source_topic != source_topic) continue;
-    p->paused = paused;
-    found = true;
+std::vector<partition_mirror*> mirror_engine::partitions_of(const std::string& source_topic) const {
+  std::vector<partition_mirror*> out;
+  for (auto it = by_source_.lower_bound({source_topic, std::numeric_limits<int32_t>::min()});
+       it != by_source_.end() && it->first.first == source_topic; ++it) {
+    out.push_back(it->second);
   }
+  return out;
+}
+
+bool mirror_engine::set_paused(const std::string& source_topic, bool paused) {
+  const auto partitions = partitions_of(source_topic);
+  for (auto* p : partitions)
+    p->paused = paused;
   wake_fetcher();
-  return found;
+  return !partitions.empty();
 }
 
 void mirror_engine::hold_at(const std::string& source_topic, int32_t partition,
@@ -82,8 +89,8 @@ void mirror_engine::hold_at(const std::string& source_topic, int32_t partition,
 }
 
 void mirror_engine::stop_topic(const std::string& source_topic) {
-  for (auto& p : partitions_) {
-    if (p->source_topic != source_topic || p->state != partition_state::active) continue;
+  for (auto* p : partitions_of(source_topic)) {
+    if (p->state != partition_state::active) continue;
     p->stopping = true;
     std::size_t bytes = 0;
     for (const auto& b : p->ready)
@@ -95,8 +102,8 @@ void mirror_engine::stop_topic(const std::string& source_topic) {
 }
 
 void mirror_engine::force_stop(const std::string& source_topic) {
-  for (auto& p : partitions_) {
-    if (p->source_topic != source_topic || p->state != partition_state::active) continue;
+  for (auto* p : partitions_of(source_topic)) {
+    if (p->state != partition_state::active) continue;
     p->stopping = true;
     fail_partition(*p, partition_state::stopped, "stopped with batches in flight");
   }

@@ -95,6 +95,9 @@ class mirror_engine {
   void force_stop(const std::string& source_topic);
 
   const std::vector<std::unique_ptr<partition_mirror>>& partitions() const { return partitions_; }
+  // One topic's partitions in partition order, without walking the others
+  // (a batch promotion of thousands of topics asks once per topic).
+  std::vector<partition_mirror*> partitions_of(const std::string& source_topic) const;
   std::size_t buffered_bytes() const { return buffered_bytes_; }
   // Bytes of fetch-response and rebuilt buffers still referenced by queued or
   // in-flight batches: what back-pressure bounds by max_buffered_bytes.

@@ -121,3 +121,43 @@ TEST(admin_error_reply, json_shape) {
   EXPECT_EQ(doc["error_code"], "CONFLICT");
   EXPECT_EQ(doc["message"], "no \"way\"");
 }
+
+TEST(admin_route, group_offsets) {
+  auto r = parse_route("/v1/links/dr/groups/billing%2Fjobs/offsets");
+  EXPECT_EQ(r.kind, route_kind::group_offsets);
+  EXPECT_EQ(r.link, "dr");
+  EXPECT_EQ(r.group, "billing/jobs");
+  EXPECT_TRUE(r.v1);
+  EXPECT_EQ(parse_route("/v1/links/dr/groups/g").kind, route_kind::not_found);
+  EXPECT_EQ(parse_route("/v1/links/dr/groups//offsets").kind, route_kind::not_found);
+  EXPECT_EQ(parse_route("/v1/links/dr/groups/g/lag").kind, route_kind::not_found);
+  EXPECT_EQ(klink::admin::allowed_methods(route_kind::group_offsets), "GET");
+}
+
+TEST(admin_action_body, empty_or_timeout) {
+  using klink::admin::parse_action_body;
+  EXPECT_EQ(parse_action_body("")->timeout_ms, klink::admin::default_timeout_ms);
+  EXPECT_EQ(parse_action_body("  \n")->timeout_ms, klink::admin::default_timeout_ms);
+  EXPECT_EQ(parse_action_body("{}")->timeout_ms, klink::admin::default_timeout_ms);
+  EXPECT_EQ(parse_action_body(R"({"timeout_ms": 1500})")->timeout_ms, 1500);
+  EXPECT_FALSE(parse_action_body("{"));
+  EXPECT_FALSE(parse_action_body("[]"));
+  EXPECT_FALSE(parse_action_body(R"({"timeout_ms": 0})"));
+  EXPECT_FALSE(parse_action_body(R"({"timeout_ms": -5})"));
+  EXPECT_FALSE(parse_action_body(R"({"timeout_ms": 1.5})"));
+  EXPECT_FALSE(parse_action_body(R"({"timeout_ms": "10"})"));
+  EXPECT_FALSE(parse_action_body(R"({"timeout_ms": 3600001})"));
+  const auto unknown = parse_action_body(R"({"timeout": 10})");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().find("\"timeout\""), std::string::npos);
+}
+
+TEST(admin_batch_body, timeout_with_a_selection) {
+  auto b = parse_batch_body(R"({"all": true, "timeout_ms": 5000})");
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(b->all);
+  EXPECT_EQ(b->timeout_ms, 5000);
+  EXPECT_EQ(parse_batch_body(R"({"topics": ["a"]})")->timeout_ms, klink::admin::default_timeout_ms);
+  EXPECT_FALSE(parse_batch_body(R"({"topics": ["a"], "timeout_ms": null})"));
+  EXPECT_FALSE(parse_batch_body(R"({"timeout_ms": 100})"));  // no selection
+}

@@ -1,0 +1,79 @@
+#include "linker/mirror_lifecycle.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using namespace klink::linker;
+
+switch_result sample_result() {
+  switch_result r;
+  r.action = "failover";
+  r.completed_at_ms = 1'795'000'000'123;
+  r.partitions = {{0, 120, 100, 95, 20}, {1, 50, 50, 50, 0}};
+  r.consumer_offsets_synced = true;
+  r.consumer_groups_synced = 3;
+  r.consumer_groups_failed = 1;
+  r.consumer_offset_errors = {"billing: destination FindCoordinator: COORDINATOR_NOT_AVAILABLE"};
+  return r;
+}
+
+TEST(mirror_lifecycle, phases_round_trip_by_name) {
+  for (auto phase : {mirror_phase::active, mirror_phase::paused, mirror_phase::promoting,
+                     mirror_phase::promoted, mirror_phase::failed_over, mirror_phase::diverged}) {
+    EXPECT_EQ(parse_phase(to_string(phase)), phase);
+  }
+  EXPECT_FALSE(parse_phase("promoted"));  // names are upper case, as the API shows them
+  EXPECT_TRUE(is_final(mirror_phase::promoted));
+  EXPECT_TRUE(is_final(mirror_phase::failed_over));
+  EXPECT_FALSE(is_final(mirror_phase::diverged));
+  EXPECT_TRUE(is_stopped(mirror_phase::diverged));
+  EXPECT_FALSE(is_stopped(mirror_phase::promoting));
+}
+
+TEST(mirror_lifecycle, records_round_trip) {
+  const mirror_record promoted{mirror_phase::failed_over, "", sample_result()};
+  auto parsed = parse_mirror_record(serialize(promoted));
+  ASSERT_TRUE(parsed) << parsed.error();
+  EXPECT_EQ(*parsed, promoted);
+  EXPECT_EQ(parsed->result->abandoned_records(), 20);
+
+  const mirror_record diverged{mirror_phase::diverged, "partition 2: landed at 7, expected 6",
+                               std::nullopt};
+  EXPECT_EQ(parse_mirror_record(serialize(diverged)), diverged);
+  const mirror_record paused{mirror_phase::paused, "", std::nullopt};
+  EXPECT_EQ(parse_mirror_record(serialize(paused)), paused);
+}
+
+TEST(mirror_lifecycle, a_promotion_in_progress_reads_back_as_active) {
+  const mirror_record promoting{mirror_phase::promoting, "", std::nullopt};
+  auto parsed = parse_mirror_record(serialize(promoting));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->phase, mirror_phase::active);
+}
+
+TEST(mirror_lifecycle, malformed_records_are_errors) {
+  EXPECT_FALSE(parse_mirror_record(""));
+  EXPECT_FALSE(parse_mirror_record("[]"));
+  EXPECT_FALSE(parse_mirror_record(R"({"state": "PROMOTED"})"));                // no version
+  EXPECT_FALSE(parse_mirror_record(R"({"version": 2, "state": "PROMOTED"})"));  // future format
+  EXPECT_FALSE(parse_mirror_record(R"({"version": 1, "state": "GONE"})"));
+  EXPECT_FALSE(parse_mirror_record(R"({"version": 1, "state": "PROMOTED", "result": {}})"));
+}
+
+TEST(mirror_lifecycle, keys_and_admin_json) {
+  EXPECT_EQ(mirror_state_key("dr", "orders.eu"), "dr/orders.eu");
+  const auto j = to_json(sample_result());
+  EXPECT_EQ(j["action"], "failover");
+  EXPECT_EQ(j["abandoned_records"], 20);
+  EXPECT_EQ(j["completed_at"], "2026-11-18T11:06:40.123Z");
+  EXPECT_EQ(j["partitions"][0]["destination_end_offset"], 95);
+  EXPECT_EQ(j["consumer_offsets"]["groups_failed"], 1);
+  switch_result without_sync = sample_result();
+  without_sync.consumer_offsets_synced = false;
+  EXPECT_FALSE(to_json(without_sync).contains("consumer_offsets"));
+}
+
+}  // namespace
