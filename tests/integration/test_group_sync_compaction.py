@@ -280,6 +280,12 @@ def test_group_offsets_in_and_past_compaction_holes_translate_exactly(compacting
         "mirror": {"start": "earliest"},
         "consumer_offsets": {"sync": True, "include": [f"gsc-.*-{tag}"], "interval_ms": SYNC_INTERVAL_MS},
     }
+    # The mirror topic exists before klink starts (klink takes an empty one as it is), with a
+    # long compaction lag: it would otherwise copy the source's segment.ms=100 and
+    # min.compaction.lag.ms=0, and the destination's cleaner could drop superseded hot keys
+    # while the groups read, which says nothing about the translation under test.
+    dest_cluster.create_topic(topic, partitions=PARTITIONS, configs={
+        "cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"})
     klink = KlinkProcess(klink_bin, tmp_path, {
         "log": {"level": "debug", "format": "json"},
         "admin": {"listen": f"127.0.0.1:{free_port()}"},

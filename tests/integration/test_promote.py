@@ -299,6 +299,8 @@ def test_divergence_and_failover_with_the_source_down(klink_process, own_source,
 
     lag = wait_until(lag_known, 30, "klink's lag equal to source end minus destination end")
     own_source.stop()
+    assert_error(http(f"{proc.admin_url}/v1/links/test/groups/{group}/offsets", timeout=60), 503,
+                 "SOURCE_UNAVAILABLE")
     status, doc = call(proc, kept, "promote", timeout_ms=5000)
     assert status == 409 and doc["error_code"] in ("SOURCE_UNAVAILABLE", "PROMOTE_TIMED_OUT"), doc
     assert mirror(proc, kept)["state"] in ("PAUSED", "SOURCE_UNAVAILABLE")
@@ -319,7 +321,7 @@ def test_divergence_and_failover_with_the_source_down(klink_process, own_source,
 
     # Final across a restart, with the source back and growing.
     proc.stop()
-    own_source.start()
+    own_source.start_broker(0)
     seen = proc.stderr().count("mirror stopped for good by an earlier run")
     proc.start()
     wait_until(lambda: proc.stderr().count("mirror stopped for good by an earlier run") >= seen + 2, 60,
