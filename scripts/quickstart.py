@@ -141,6 +141,8 @@ def start() -> int:
     say("   try:   scripts/kafka tool --name quickstart-source producer-perf --topic demo.orders "
         "--num-records 10000 --record-size 100 --throughput -1 "
         "--producer-props bootstrap.servers=127.0.0.1:19092")
+    say(f"   fail over (final: klink stops writing to {TOPIC}, producers may use it):")
+    say(f"          scripts/failover --admin {ADMIN} --link {LINK} --topics {TOPIC}")
     say("   stop:  scripts/quickstart stop")
     return 0
 
