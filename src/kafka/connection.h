@@ -18,6 +18,7 @@
 #include "kafka/client_error.h"
 #include "kafka/protocol/frame.h"
 #include "kafka/protocol/wire.h"
+#include "kafka/security.h"
 
 namespace klink::kafka {
 
@@ -39,6 +40,8 @@ struct connection_options {
   // <api_key>-v<version>-<broker>-<correlation_id>.bin: a protocol trace for
   // debugging, and how the tests' real-broker fixtures were captured.
   std::string capture_dir;
+  // TLS and SASL (none by default: PLAINTEXT).
+  security_options security;
 };
 
 // A decoded response together with the buffer that its views (records) point into.
