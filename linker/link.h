@@ -95,6 +95,9 @@ class link {
   // FAILED (every mirror partition stopped by an error).
   std::string_view state() const;
   int64_t lag_records() const;
+  // Consumer-group partition offsets committed on the destination since
+  // start; 0 while consumer-offset sync is off.
+  uint64_t consumer_offsets_committed() const;
   // Operator pause/resume of one mirror; false if the link mirrors no such
   // topic. While any topic is paused its source end offsets are polled, so
   // that its lag keeps counting what the source receives.

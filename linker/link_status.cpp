@@ -52,6 +52,10 @@ int64_t link::lag_records() const {
   return lag;
 }
 
+uint64_t link::consumer_offsets_committed() const {
+  return group_sync_ ? group_sync_->partitions_committed_total() : 0;
+}
+
 bool link::pause(const std::string& topic) {
   if (!engine_.set_paused(topic, true)) return false;
   if (phase(topic) == mirror_phase::active) set_phase(topic, mirror_phase::paused);

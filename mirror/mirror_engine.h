@@ -13,6 +13,7 @@
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
+#include "mirror/latency_histogram.h"
 #include "mirror/partition_mirror.h"
 
 namespace klink::mirror {
@@ -103,6 +104,8 @@ class mirror_engine {
   // in-flight batches: what back-pressure bounds by max_buffered_bytes.
   std::size_t held_bytes() const { return *held_bytes_; }
   const mirror_options& options() const { return options_; }
+  // Request latencies and the Kafka errors received, since the engine was made.
+  const engine_stats& stats() const { return stats_; }
 
  private:
   struct produce_entry {
@@ -132,6 +135,9 @@ class mirror_engine {
   partition_mirror* find_by_mirror(const std::string& mirror_topic, int32_t partition);
   partition_mirror* find_by_source(const std::string& source_topic, int32_t partition);
   std::chrono::milliseconds backoff_for(int failures) const;
+  void count_error(std::string_view cluster, std::string_view api, std::string_view error) {
+    ++stats_.kafka_errors[{cluster, api, error}];
+  }
 
   asio::any_io_executor executor_;
   kafka::cluster& source_;
@@ -164,6 +170,8 @@ class mirror_engine {
   bool destination_refresh_running_ = false;
   std::chrono::steady_clock::time_point source_refresh_after_{};
   std::chrono::steady_clock::time_point destination_refresh_after_{};
+
+  engine_stats stats_;
 
   int64_t producer_id_ = -1;
   int16_t producer_epoch_ = -1;

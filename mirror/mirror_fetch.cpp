@@ -16,6 +16,9 @@ using clock = std::chrono::steady_clock;
 using kafka::error_action;
 using kafka::error_code;
 
+constexpr std::string_view source_role = "source";
+const std::string_view network_exception = kafka::error_name(error_code::network_exception);
+
 // READ_COMMITTED: only committed transactional data, up to the last stable offset.
 constexpr int8_t read_committed = 1;
 }  // namespace
@@ -83,6 +86,7 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
 
   auto conn = co_await source_.connection_to(leader);
   if (!conn) {
+    count_error(source_role, api::name, network_exception);
     log::debug("cannot reach source broker",
                {{"link", options_.link_name}, {"broker", leader}, {"error", conn.error().message}});
     for (auto* p : parts)
@@ -135,8 +139,10 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
     topic->partitions.push_back(fp);
   }
 
+  const auto sent_at = clock::now();
   auto reply = co_await (*conn)->send<api>(request);
   if (!reply) {
+    count_error(source_role, api::name, network_exception);
     log::debug(
         "fetch failed",
         {{"link", options_.link_name}, {"broker", leader}, {"error", reply.error().message}});
@@ -146,11 +152,13 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
     finish(true);
     co_return;
   }
+  stats_.fetch_latency.observe(clock::now() - sent_at);
   // The whole response buffer counts against the budget until its last
   // batch is acknowledged: that is the memory really held.
   auto held_response = hold(reply->buffer);
   auto& body = reply->body;
   if (body.error_code != 0) {
+    count_error(source_role, api::name, kafka::error_name(kafka::to_error_code(body.error_code)));
     log::warn("fetch refused",
               {{"link", options_.link_name},
                {"broker", leader},
@@ -172,6 +180,7 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
       if (std::find(parts.begin(), parts.end(), p) == parts.end()) continue;
       const auto code = kafka::to_error_code(pd.error_code);
       if (code != error_code::none) {
+        count_error(source_role, api::name, kafka::error_name(code));
         if (code == error_code::offset_out_of_range) {
           // Retention removed data klink had not copied yet (or the source was
           // truncated). Continuing from the log start loses those records: say so.

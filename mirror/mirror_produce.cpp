@@ -21,6 +21,9 @@ using kafka::error_code;
 
 constexpr int16_t acks_all = -1;
 
+constexpr std::string_view destination_role = "destination";
+const std::string_view network_exception = kafka::error_name(error_code::network_exception);
+
 std::string describe(int16_t code, const std::optional<std::string>& message) {
   std::string text(kafka::error_name(kafka::to_error_code(code)));
   if (message && !message->empty()) text += ": " + *message;
@@ -41,6 +44,12 @@ asio::awaitable<bool> mirror_engine::ensure_producer_id() {
   int failures = 0;
   while (!stopped_) {
     auto reply = co_await destination_.send_any<api>(request);
+    if (!reply) {
+      count_error(destination_role, api::name, network_exception);
+    } else if (reply->body.error_code != 0) {
+      count_error(destination_role, api::name,
+                  kafka::error_name(kafka::to_error_code(reply->body.error_code)));
+    }
     if (reply && reply->body.error_code == 0) {
       producer_id_ = reply->body.producer_id;
       producer_epoch_ = reply->body.producer_epoch;
@@ -143,6 +152,7 @@ asio::awaitable<void> mirror_engine::produce_to(
   std::optional<int16_t> version;
   if (conn) version = (*conn)->version_for<api>();
   if (!conn || !version) {
+    if (!conn) count_error(destination_role, api::name, network_exception);
     --produce_requests_in_flight_[leader];
     for (auto& e : entries)
       destination_.invalidate_leader(e.partition->mirror_topic, e.partition->partition);
@@ -180,9 +190,11 @@ asio::awaitable<void> mirror_engine::produce_to(
     sequence_of[{p.mirror_topic, p.partition}] = e.sequence;
   }
 
+  const auto sent_at = clock::now();
   auto reply = co_await (*conn)->send<api>(request, owners);
   --produce_requests_in_flight_[leader];
   if (!reply) {
+    count_error(destination_role, api::name, network_exception);
     for (auto& e : entries)
       destination_.invalidate_leader(e.partition->mirror_topic, e.partition->partition);
     request_metadata_refresh(destination_);
@@ -190,6 +202,7 @@ asio::awaitable<void> mirror_engine::produce_to(
     wake_sender();
     co_return;
   }
+  stats_.produce_latency.observe(clock::now() - sent_at);
   auto name_of_id = [&](const kafka::uuid& id) -> std::optional<std::string> {
     for (const auto& t : request.topic_data) {
       if (t.topic_id == id) return t.name;
@@ -203,6 +216,9 @@ asio::awaitable<void> mirror_engine::produce_to(
       auto key = std::make_pair(name, pr.index);
       auto seq = sequence_of.find(key);
       partition_mirror* p = find_by_mirror(name, pr.index);
+      if (pr.error_code != 0)
+        count_error(destination_role, api::name,
+                    kafka::error_name(kafka::to_error_code(pr.error_code)));
       if (seq == sequence_of.end() || p == nullptr) continue;
       handle_produce_result(*p, seq->second, pr.error_code, pr.error_message.value_or(""),
                             pr.base_offset);

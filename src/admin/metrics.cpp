@@ -11,6 +11,8 @@ prometheus::Family<T>& family(prometheus::Registry& registry, const std::string&
                               const std::string& help) {
   if constexpr (std::is_same_v<T, prometheus::Gauge>) {
     return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+  } else if constexpr (std::is_same_v<T, prometheus::Histogram>) {
+    return prometheus::BuildHistogram().Name(name).Help(help).Register(registry);
   } else {
     return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
   }
@@ -25,6 +27,27 @@ void advance(prometheus::Counter& counter, uint64_t now, uint64_t& seen) {
     counter.Increment(static_cast<double>(now));
   }
   seen = now;
+}
+
+// The same: what the engine's histogram gained since `seen`, or all of it
+// when it counts less than before (re-created).
+void advance(prometheus::Histogram& histogram, const mirror::latency_histogram& now,
+             mirror::latency_histogram& seen) {
+  if (now.count() == seen.count()) return;
+  const bool restarted = now.count() < seen.count();
+  std::vector<double> increments(now.buckets().size());
+  for (std::size_t i = 0; i < increments.size(); ++i) {
+    const uint64_t before = restarted ? 0 : seen.buckets()[i];
+    increments[i] = now.buckets()[i] >= before ? static_cast<double>(now.buckets()[i] - before) : 0;
+  }
+  histogram.ObserveMultiple(increments, restarted ? now.sum() : now.sum() - seen.sum());
+  seen = now;
+}
+
+const prometheus::Histogram::BucketBoundaries& latency_bounds() {
+  static const prometheus::Histogram::BucketBoundaries bounds(
+      mirror::latency_histogram::bounds.begin(), mirror::latency_histogram::bounds.end());
+  return bounds;
 }
 
 }  // namespace
@@ -52,7 +75,56 @@ metrics::metrics(lag_clock& clock)
       mirror_state_(family<prometheus::Gauge>(
           *registry_, "klink_mirror_state", "1 for the mirror's current state, 0 for the others")),
       link_state_(family<prometheus::Gauge>(*registry_, "klink_link_state",
-                                            "1 for the link's current state, 0 for the others")) {}
+                                            "1 for the link's current state, 0 for the others")),
+      fetch_latency_(family<prometheus::Histogram>(
+          *registry_, "klink_fetch_latency_seconds",
+          "Fetch round trips to source brokers that answered; includes the broker's long poll "
+          "(up to fetch_max_wait) when there is nothing new to read")),
+      produce_latency_(family<prometheus::Histogram>(
+          *registry_, "klink_produce_latency_seconds",
+          "Produce round trips to destination brokers that answered (acks=all)")),
+      kafka_errors_total_(family<prometheus::Counter>(
+          *registry_, "klink_kafka_errors_total",
+          "Kafka error codes received, per cluster, request type and error; requests that got "
+          "no answer (connection refused or lost, timed out) count as NETWORK_EXCEPTION")),
+      offsets_committed_total_(family<prometheus::Counter>(
+          *registry_, "klink_consumer_offsets_committed_total",
+          "Consumer-group partition offsets committed on the destination by the offset sync")) {}
+
+metrics::link_series& metrics::link_of(const std::string& name) {
+  auto [it, inserted] = links_.try_emplace(name);
+  if (inserted) {
+    auto& s = it->second;
+    for (auto state : link_states)
+      s.states[state] = &link_state_.Add({{"link", name}, {"state", std::string(state)}});
+    s.fetch_latency.histogram =
+        &fetch_latency_.Add({{"link", name}, {"cluster", "source"}}, latency_bounds());
+    s.produce_latency.histogram =
+        &produce_latency_.Add({{"link", name}, {"cluster", "destination"}}, latency_bounds());
+    s.offsets_committed.counter = &offsets_committed_total_.Add({{"link", name}});
+  }
+  return it->second;
+}
+
+void metrics::update_link(link_series& s, const linker::link& l) {
+  const auto current_state = l.state();
+  for (auto& [state, gauge] : s.states)
+    gauge->Set(state == current_state ? 1 : 0);
+  const auto& stats = l.engine().stats();
+  advance(*s.fetch_latency.histogram, stats.fetch_latency, s.fetch_latency.seen);
+  advance(*s.produce_latency.histogram, stats.produce_latency, s.produce_latency.seen);
+  for (const auto& [key, count] : stats.kafka_errors) {
+    auto [it, inserted] = s.kafka_errors.try_emplace(key);
+    if (inserted) {
+      it->second.counter = &kafka_errors_total_.Add({{"link", l.name()},
+                                                     {"cluster", std::string(key.cluster)},
+                                                     {"api", std::string(key.api)},
+                                                     {"error", std::string(key.error)}});
+    }
+    advance(*it->second.counter, count, it->second.seen);
+  }
+  advance(*s.offsets_committed.counter, l.consumer_offsets_committed(), s.offsets_committed.seen);
+}
 
 metrics::partition_series& metrics::partition(const std::string& link,
                                               const mirror::partition_mirror& p) {
@@ -87,14 +159,7 @@ void metrics::update(const std::vector<std::unique_ptr<linker::link>>& links) {
   const auto now = std::chrono::system_clock::now();
   for (const auto& l : links) {
     const std::string& name = l->name();
-    auto& link_gauges = links_[name];
-    if (link_gauges.empty()) {
-      for (auto state : link_states)
-        link_gauges[state] = &link_state_.Add({{"link", name}, {"state", std::string(state)}});
-    }
-    const auto current_link_state = l->state();
-    for (auto& [state, gauge] : link_gauges)
-      gauge->Set(state == current_link_state ? 1 : 0);
+    update_link(link_of(name), *l);
 
     for (const auto& [topic_name, partitions] : partitions_by_topic(*l)) {
       auto& t = topic(name, topic_name);

@@ -10,10 +10,12 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include "admin/status.h"
 #include "linker/link.h"
+#include "mirror/latency_histogram.h"
 
 namespace klink::admin {
 
@@ -42,6 +44,25 @@ class metrics {
     std::map<std::string_view, prometheus::Gauge*> states;
   };
 
+  // A histogram fed by what the engine's histogram gained since `seen`.
+  struct histogram_series {
+    prometheus::Histogram* histogram = nullptr;
+    mirror::latency_histogram seen;
+  };
+  struct counter_series {
+    prometheus::Counter* counter = nullptr;
+    uint64_t seen = 0;
+  };
+  struct link_series {
+    std::map<std::string_view, prometheus::Gauge*> states;
+    histogram_series fetch_latency;
+    histogram_series produce_latency;
+    counter_series offsets_committed;
+    std::map<mirror::kafka_error_key, counter_series> kafka_errors;
+  };
+
+  link_series& link_of(const std::string& name);
+  void update_link(link_series& s, const linker::link& l);
   partition_series& partition(const std::string& link, const mirror::partition_mirror& p);
   topic_series& topic(const std::string& link, const std::string& topic);
 
@@ -55,9 +76,13 @@ class metrics {
   prometheus::Family<prometheus::Counter>& batches_rebuilt_total_;
   prometheus::Family<prometheus::Gauge>& mirror_state_;
   prometheus::Family<prometheus::Gauge>& link_state_;
+  prometheus::Family<prometheus::Histogram>& fetch_latency_;
+  prometheus::Family<prometheus::Histogram>& produce_latency_;
+  prometheus::Family<prometheus::Counter>& kafka_errors_total_;
+  prometheus::Family<prometheus::Counter>& offsets_committed_total_;
   std::map<std::tuple<std::string, std::string, int32_t>, partition_series> partitions_;
   std::map<std::pair<std::string, std::string>, topic_series> topics_;
-  std::map<std::string, std::map<std::string_view, prometheus::Gauge*>> links_;
+  std::map<std::string, link_series> links_;
 };
 
 }  // namespace klink::admin

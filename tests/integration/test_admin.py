@@ -104,6 +104,17 @@ def test_endpoints_metrics_and_lag_while_paused(klink_process, source_cluster, d
     assert sample(m, "klink_mirror_state", link="test", topic=topic_name, state="ACTIVE") == 1
     assert sample(m, "klink_mirror_state", link="test", topic=topic_name, state="PAUSED") == 0
     assert sample(m, "klink_link_state", link="test", state="ACTIVE") == 1
+    # Request latencies: every record went through at least one answered
+    # Fetch and Produce; +Inf holds every observation.
+    for name, cluster in (("klink_fetch_latency_seconds", "source"),
+                          ("klink_produce_latency_seconds", "destination")):
+        count = sample(m, f"{name}_count", link="test", cluster=cluster)
+        assert count > 0, name
+        assert sample(m, f"{name}_bucket", link="test", cluster=cluster, le="+Inf") == count
+        assert sample(m, f"{name}_bucket", link="test", cluster=cluster, le="10") <= count
+        assert sample(m, f"{name}_sum", link="test", cluster=cluster) > 0
+    # Consumer-offset sync is off here: the series exists, at 0.
+    assert sample(m, "klink_consumer_offsets_committed_total", link="test") == 0
 
     # Pause (twice: idempotent), then produce: the lag metric must equal the
     # independent computation and nothing more is mirrored.
