@@ -30,6 +30,34 @@ std::vector<kafka::broker_address> to_addresses(const std::vector<std::string>& 
   return out;
 }
 
+kafka::security_options to_security(const config::cluster_config& cfg) {
+  kafka::security_options out;
+  if (cfg.tls) {
+    out.tls.enabled = true;
+    out.tls.ca_file = cfg.tls->ca_file;
+    out.tls.cert_file = cfg.tls->cert_file;
+    out.tls.key_file = cfg.tls->key_file;
+    out.tls.verify_hostname = cfg.tls->verify_hostname;
+  }
+  if (cfg.sasl) {
+    switch (cfg.sasl->mechanism) {
+      case config::sasl_mechanism::plain:
+        out.sasl.mechanism = kafka::sasl_mechanism::plain;
+        break;
+      case config::sasl_mechanism::scram_sha_256:
+        out.sasl.mechanism = kafka::sasl_mechanism::scram_sha_256;
+        break;
+      case config::sasl_mechanism::scram_sha_512:
+        out.sasl.mechanism = kafka::sasl_mechanism::scram_sha_512;
+        break;
+    }
+    out.sasl.username = cfg.sasl->username;
+    out.sasl.password_file = cfg.sasl->password_file;
+    out.sasl.password_env = cfg.sasl->password_env;
+  }
+  return out;
+}
+
 linker::link_options to_link_options(const config::link_config& cfg) {
   linker::link_options o;
   o.name = cfg.name;
@@ -42,6 +70,8 @@ linker::link_options to_link_options(const config::link_config& cfg) {
       timeout + std::chrono::milliseconds(cfg.mirror.fetch_max_wait_ms);
   o.destination_connection.client_id = cfg.destination.client_id;
   o.destination_connection.request_timeout = timeout;
+  o.source_connection.security = to_security(cfg.source);
+  o.destination_connection.security = to_security(cfg.destination);
   // Undocumented on purpose: a debugging aid (see connection_options::capture_dir).
   if (const char* dir = std::getenv("KLINK_PROTOCOL_CAPTURE_DIR")) {
     o.source_connection.capture_dir = std::string(dir) + "/source";

@@ -62,6 +62,20 @@ bool topic_filter::matches(std::string_view topic) const {
   return std::ranges::any_of(include_re_, whole) && std::ranges::none_of(exclude_re_, whole);
 }
 
+std::string_view to_string(security_protocol protocol) noexcept {
+  switch (protocol) {
+    case security_protocol::plaintext:
+      return "PLAINTEXT";
+    case security_protocol::ssl:
+      return "SSL";
+    case security_protocol::sasl_plaintext:
+      return "SASL_PLAINTEXT";
+    case security_protocol::sasl_ssl:
+      return "SASL_SSL";
+  }
+  return "PLAINTEXT";
+}
+
 std::string_view to_string(start_position start) noexcept {
   return start == start_position::latest ? "latest" : "earliest";
 }
@@ -191,6 +205,13 @@ class reader {
   template <typename E>
   std::optional<E> one_of(const scope& s, std::string_view key,
                           std::initializer_list<std::pair<std::string_view, E>> choices) const;
+
+  // A file the daemon will read: relative to the config's folder, readable,
+  // not a directory. Its content is never printed.
+  std::string readable_file(const scope& s, std::string_view key) const;
+  tls_config read_tls(const scope& cluster) const;
+  sasl_config read_sasl(const scope& cluster) const;
+  std::optional<admin_tls_config> read_admin_tls(const scope& admin) const;
 
   log_config read_log(const scope& root) const;
   admin_config read_admin(const scope& root) const;
@@ -403,6 +424,103 @@ std::optional<std::string> parse_host_port(std::string_view text, bool allow_por
   return std::nullopt;
 }
 
+std::string reader::readable_file(const scope& s, std::string_view key) const {
+  const toml::node& at = *find(s, key);
+  auto name = string(s, key);
+  if (name->empty()) fail(at, s.child(key), "must not be empty; remove the key or name a file");
+  std::filesystem::path path(*name);
+  if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
+  std::ifstream in(path);
+  if (!in || std::filesystem::is_directory(path)) {
+    fail(at, s.child(key),
+         "cannot read " + in_quotes(path.string()) + ": " +
+             (std::filesystem::exists(path) ? "permission denied or not a file" : "no such file"));
+  }
+  return path.string();
+}
+
+tls_config reader::read_tls(const scope& cluster) const {
+  tls_config out;
+  auto s = table(cluster, "tls", "[" + cluster.path + ".tls]");
+  if (!s) return out;  // the system trust store, hostname verification on
+  check_keys(*s, {"ca_file", "cert_file", "key_file", "verify_hostname"});
+  if (find(*s, "ca_file")) out.ca_file = readable_file(*s, "ca_file");
+  if (find(*s, "cert_file")) out.cert_file = readable_file(*s, "cert_file");
+  if (find(*s, "key_file")) out.key_file = readable_file(*s, "key_file");
+  if (out.cert_file.empty() != out.key_file.empty()) {
+    const std::string_view given = out.cert_file.empty() ? "key_file" : "cert_file";
+    const std::string_view missing = out.cert_file.empty() ? "cert_file" : "key_file";
+    fail(*find(*s, given), s->child(given),
+         "a client certificate needs both cert_file and key_file; add " + std::string(missing));
+  }
+  out.verify_hostname = boolean(*s, "verify_hostname").value_or(out.verify_hostname);
+  return out;
+}
+
+sasl_config reader::read_sasl(const scope& cluster) const {
+  const std::string hint =
+      "[" + cluster.path + ".sasl] with mechanism, username and password_file or password_env";
+  scope s = required_table(cluster, "sasl", hint);
+  // Before the unknown-key check, so the message says why rather than "unknown key".
+  if (const auto* p = find(s, "password")) {
+    fail(*p, s.child("password"),
+         "passwords are not accepted in the config file; put it in a file (password_file = "
+         "\"path\") or an environment variable (password_env = \"NAME\")");
+  }
+  check_keys(s, {"mechanism", "username", "password_file", "password_env"});
+  sasl_config out;
+  auto mechanism = one_of<sasl_mechanism>(s, "mechanism",
+                                          {{"PLAIN", sasl_mechanism::plain},
+                                           {"SCRAM-SHA-256", sasl_mechanism::scram_sha_256},
+                                           {"SCRAM-SHA-512", sasl_mechanism::scram_sha_512}});
+  if (!mechanism) {
+    fail(s.pos, s.child("mechanism"),
+         "missing required key; add mechanism = \"SCRAM-SHA-512\" (or \"SCRAM-SHA-256\", "
+         "\"PLAIN\")");
+  }
+  out.mechanism = *mechanism;
+  auto username = string(s, "username");
+  if (!username || username->empty()) {
+    fail(username ? find(s, "username")->source().begin : s.pos, s.child("username"),
+         "missing required key; add username = \"...\"");
+  }
+  out.username = *username;
+  const bool has_file = find(s, "password_file") != nullptr;
+  const bool has_env = find(s, "password_env") != nullptr;
+  if (has_file == has_env) {
+    fail(has_file ? find(s, "password_env")->source().begin : s.pos, s.child("password_file"),
+         "give exactly one of password_file = \"path\" or password_env = \"VARIABLE\"");
+  }
+  if (has_file) {
+    out.password_file = readable_file(s, "password_file");
+  } else {
+    out.password_env = *string(s, "password_env");
+    const char* value = std::getenv(out.password_env.c_str());
+    if (out.password_env.empty() || value == nullptr || *value == '\0') {
+      fail(*find(s, "password_env"), s.child("password_env"),
+           "environment variable " + in_quotes(out.password_env) +
+               " is not set or empty; export it before starting klink");
+    }
+  }
+  return out;
+}
+
+std::optional<admin_tls_config> reader::read_admin_tls(const scope& admin) const {
+  auto s = table(admin, "tls", "[admin.tls] with cert_file and key_file");
+  if (!s) return std::nullopt;
+  check_keys(*s, {"cert_file", "key_file", "client_ca_file"});
+  admin_tls_config out;
+  for (auto key : {"cert_file", "key_file"}) {
+    if (!find(*s, key)) {
+      fail(s->pos, s->child(key), "missing required key; HTTPS needs cert_file and key_file (PEM)");
+    }
+  }
+  out.cert_file = readable_file(*s, "cert_file");
+  out.key_file = readable_file(*s, "key_file");
+  if (find(*s, "client_ca_file")) out.client_ca_file = readable_file(*s, "client_ca_file");
+  return out;
+}
+
 log_config reader::read_log(const scope& root) const {
   log_config out;
   auto s = table(root, "log", "[log]");
@@ -425,7 +543,8 @@ admin_config reader::read_admin(const scope& root) const {
   admin_config out;
   auto s = table(root, "admin", "[admin]");
   if (!s) return out;
-  check_keys(*s, {"listen", "tokens_file"});
+  check_keys(*s, {"listen", "tokens_file", "tls"});
+  out.tls = read_admin_tls(*s);
   if (auto listen = string(*s, "listen")) {
     if (auto err = parse_host_port(*listen, true, out.host, out.port)) {
       fail(*find(*s, "listen"), s->child("listen"), *err);
@@ -463,11 +582,35 @@ cluster_config reader::read_cluster(const scope& link, std::string_view key, boo
   const std::string hint = "[links." + std::string(key) + "] with bootstrap_servers";
   scope s = required_table(link, key, hint);
   if (destination) {
-    check_keys(s, {"bootstrap_servers", "client_id", "replication_factor"});
+    check_keys(s, {"bootstrap_servers", "client_id", "replication_factor", "security_protocol",
+                   "tls", "sasl"});
   } else {
-    check_keys(s, {"bootstrap_servers", "client_id"});
+    check_keys(s, {"bootstrap_servers", "client_id", "security_protocol", "tls", "sasl"});
   }
   cluster_config out;
+  out.protocol = one_of<security_protocol>(s, "security_protocol",
+                                           {{"PLAINTEXT", security_protocol::plaintext},
+                                            {"SSL", security_protocol::ssl},
+                                            {"SASL_PLAINTEXT", security_protocol::sasl_plaintext},
+                                            {"SASL_SSL", security_protocol::sasl_ssl}})
+                     .value_or(out.protocol);
+  const bool wants_tls =
+      out.protocol == security_protocol::ssl || out.protocol == security_protocol::sasl_ssl;
+  const bool wants_sasl = out.protocol == security_protocol::sasl_plaintext ||
+                          out.protocol == security_protocol::sasl_ssl;
+  const std::string protocol_name(to_string(out.protocol));
+  if (const auto* t = find(s, "tls"); t != nullptr && !wants_tls) {
+    fail(*t, s.child("tls"),
+         "TLS settings with security_protocol = " + in_quotes(protocol_name) +
+             "; set security_protocol = \"SSL\" or \"SASL_SSL\", or remove the table");
+  }
+  if (const auto* t = find(s, "sasl"); t != nullptr && !wants_sasl) {
+    fail(*t, s.child("sasl"),
+         "SASL settings with security_protocol = " + in_quotes(protocol_name) +
+             "; set security_protocol = \"SASL_SSL\" or \"SASL_PLAINTEXT\", or remove the table");
+  }
+  if (wants_tls) out.tls = read_tls(s);
+  if (wants_sasl) out.sasl = read_sasl(s);
   out.bootstrap_servers =
       string_array(s, "bootstrap_servers", true, "bootstrap_servers = [\"host:port\", ...]");
   const toml::array& servers = *find(s, "bootstrap_servers")->as_array();

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <regex>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,14 @@ class config_error : public std::runtime_error {
   std::string message_;
 };
 
+// TLS for the admin endpoint ([admin.tls]): HTTPS, and client certificates
+// signed by client_ca_file when it is set (mTLS).
+struct admin_tls_config {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // empty: no client certificate asked for
+};
+
 struct admin_config {
   std::string host = "127.0.0.1";  // IPv6 addresses are stored without brackets
   std::uint16_t port = 8083;       // 0 asks the OS for a free port (handy in tests)
@@ -47,12 +56,37 @@ struct admin_config {
   // path is taken from the config file's folder, so a config and its tokens
   // can move together.
   std::string tokens_file;
+  std::optional<admin_tls_config> tls;
+};
+
+// How klink talks to one cluster; the names are Kafka's.
+enum class security_protocol : std::uint8_t { plaintext, ssl, sasl_plaintext, sasl_ssl };
+
+struct tls_config {
+  std::string ca_file;    // empty: the system trust store
+  std::string cert_file;  // client certificate (mTLS) and its key, both or neither
+  std::string key_file;
+  bool verify_hostname = true;
+};
+
+enum class sasl_mechanism : std::uint8_t { plain, scram_sha_256, scram_sha_512 };
+
+// Secrets are never in the TOML: the password comes from a file or an
+// environment variable, read again at each authentication.
+struct sasl_config {
+  sasl_mechanism mechanism = sasl_mechanism::scram_sha_512;
+  std::string username;
+  std::string password_file;
+  std::string password_env;
 };
 
 struct cluster_config {
   std::vector<std::string> bootstrap_servers;  // "host:port" / "[v6]:port", validated
   std::string client_id;                       // defaults to "klink-<link name>"
   std::int16_t replication_factor = -1;        // destination only; -1 = broker default
+  security_protocol protocol = security_protocol::plaintext;
+  std::optional<tls_config> tls;    // set for SSL and SASL_SSL
+  std::optional<sasl_config> sasl;  // set for SASL_PLAINTEXT and SASL_SSL
 };
 
 // Which source topics a link mirrors. Copyable; the regexes are compiled once at load time.
@@ -123,5 +157,6 @@ config load_config(const std::filesystem::path& path);
 config parse_config(std::string_view toml_text, const std::string& source_name);
 
 std::string_view to_string(start_position start) noexcept;
+std::string_view to_string(security_protocol protocol) noexcept;
 
 }  // namespace klink::config
