@@ -27,10 +27,13 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HARNESS_DIR = Path(__file__).resolve().parent
+if __package__ in (None, ""):  # run as a script (scripts/kafka): make `harness` importable
+    sys.path.insert(0, str(HARNESS_DIR.parent))
+from harness.certs import SERVER_KINDS, Certs, generate_certs  # noqa: E402
 REPO_ROOT = HARNESS_DIR.parent.parent
 DEFAULT_VERSION = "4.1.1"
 OLD_VERSION = "3.9.1"
@@ -39,6 +42,14 @@ TOOL_HEAP = ["-Xmx512m"]
 # Controllers listen at base_port + CONTROLLER_PORT_OFFSET + i, so clusters need
 # base ports at least 2 * CONTROLLER_PORT_OFFSET apart.
 CONTROLLER_PORT_OFFSET = 50
+# Secured client listener k of broker i listens at base_port + SECURE_PORT_OFFSET
+# + SECURE_PORT_STRIDE * k + i: at most MAX_SECURE_LISTENERS fit below the controllers.
+SECURE_PORT_OFFSET = 10
+SECURE_PORT_STRIDE = 10
+MAX_SECURE_LISTENERS = 4
+SECURE_PROTOCOLS = ("SSL", "SASL_SSL", "SASL_PLAINTEXT")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+DEFAULT_USERS = {"klink": "klink-secret"}
 
 # Short names accepted by run_tool() and `scripts/kafka tool` (4.x classes; 3.x differences below).
 TOOLS = {
@@ -314,6 +325,20 @@ def _die_with_parent():
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _server_jaas(mechanism: str, users: dict[str, str]) -> str:
+    if mechanism == "PLAIN":
+        entries = "".join(f' user_{u}="{p}"' for u, p in users.items())
+        return f"org.apache.kafka.common.security.plain.PlainLoginModule required{entries};"
+    # SCRAM credentials live in the cluster metadata, not in JAAS.
+    return "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+
+
+def _pem_to_der(path: Path) -> bytes:
+    text = Path(path).read_text()
+    body = text.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----", 1)[0]
+    return base64.b64decode("".join(body.split()))
+
+
 def random_cluster_id() -> str:
     """A Kafka Uuid as its tools print it (url-safe base64, no padding)."""
     while True:
@@ -323,18 +348,120 @@ def random_cluster_id() -> str:
             return text
 
 
+_SECRET_FORBIDDEN = set(',[]="\'\\') | {" ", "\t", "\n"}
+
+
+def _check_secret(what: str, value: str):
+    # Kafka's --add-scram and kafka-configs parse `[name=..,password=..]` without quoting,
+    # and PLAIN users live inside a JAAS string: keep test secrets to plain characters.
+    if not value or set(value) & _SECRET_FORBIDDEN:
+        raise ValueError(f"{what} must be non-empty without spaces, quotes, commas, brackets or '='")
+
+
+@dataclass
+class SecureListener:
+    """One extra client listener of every broker, next to the PLAINTEXT one.
+
+    protocol      SSL | SASL_SSL | SASL_PLAINTEXT
+    mechanisms    SASL mechanisms enabled on it: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    users         name -> password. SCRAM: the initial credentials, created at format time for each
+                  SCRAM mechanism listed (cluster-wide; current ones in KafkaCluster.scram_users).
+                  PLAIN: the listener's current users, written into its JAAS config
+    certs         a harness.certs.Certs (required for SSL and SASL_SSL)
+    client_auth   none | requested | required (mTLS: clients need a certificate signed by certs.ca_cert)
+    server_cert   which certificate the brokers present: good | expired | wrong-host | untrusted
+    name          listener name (default SECURE<k>, k = its index in the cluster's list)
+    reauth_ms     connections.max.reauth.ms for its SASL mechanisms (KIP-368), None = Kafka's default (off)
+    """
+
+    protocol: str = "SASL_SSL"
+    mechanisms: list[str] = field(default_factory=lambda: ["SCRAM-SHA-512"])
+    users: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_USERS))
+    certs: Certs | None = None
+    client_auth: str = "none"
+    server_cert: str = "good"
+    name: str | None = None
+    reauth_ms: int | None = None
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    @property
+    def scram_mechanisms(self) -> list[str]:
+        return [m for m in self.mechanisms if m.startswith("SCRAM-")] if self.uses_sasl else []
+
+    def validate(self):
+        if self.protocol not in SECURE_PROTOCOLS:
+            raise ValueError(f"secure listener protocol must be one of {SECURE_PROTOCOLS}, not {self.protocol!r}")
+        if self.uses_sasl:
+            if not self.mechanisms or any(m not in SASL_MECHANISMS for m in self.mechanisms):
+                raise ValueError(f"SASL mechanisms must be a non-empty subset of {SASL_MECHANISMS}")
+            if not self.users:
+                raise ValueError("a SASL listener needs at least one user")
+            for user, password in self.users.items():
+                _check_secret("a user name", user)
+                _check_secret(f"the password of {user}", password)
+        if self.uses_ssl and self.certs is None:
+            raise ValueError(f"a {self.protocol} listener needs certs (harness.certs.generate_certs)")
+        if self.client_auth not in ("none", "requested", "required"):
+            raise ValueError("client_auth must be none, requested or required")
+        if self.server_cert not in SERVER_KINDS:
+            raise ValueError(f"server_cert must be one of {SERVER_KINDS}")
+        if self.name is not None and not self.name.replace("_", "").isalnum():
+            raise ValueError("a listener name is letters, digits and underscores")
+
+    def to_state(self) -> dict:
+        return {"protocol": self.protocol, "mechanisms": list(self.mechanisms), "users": dict(self.users),
+                "certs": str(self.certs.directory) if self.certs else None, "client_auth": self.client_auth,
+                "server_cert": self.server_cert, "name": self.name, "reauth_ms": self.reauth_ms}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "SecureListener":
+        state = dict(state)
+        certs = state.pop("certs", None)
+        return cls(certs=Certs(Path(certs)) if certs else None, **state)
+
+
 class KafkaCluster:
     """One KRaft cluster of 1..N combined broker+controller JVMs on 127.0.0.1.
 
     Broker i (node.id i, 0-based) listens on base_port + i and its controller on
-    base_port + CONTROLLER_PORT_OFFSET + i. Not thread-safe: drive it from one thread.
+    base_port + CONTROLLER_PORT_OFFSET + i. Optional secured listeners (`secure_listener`, or
+    several as `secure_listeners`) add listener k on base_port + 10 + 10 * k + i; the PLAINTEXT
+    listener stays for tools and the tests' own clients, inter-broker and controller traffic
+    stay PLAINTEXT. Not thread-safe: drive it from one thread.
     """
 
     def __init__(self, name: str, brokers: int = 1, base_port: int = 19092, version: str = DEFAULT_VERSION,
                  workdir: str | os.PathLike | None = None, extra_broker_config: dict | None = None,
-                 daemon: bool = False, heap: list[str] | None = None, start_timeout: float = 120.0):
+                 daemon: bool = False, heap: list[str] | None = None, start_timeout: float = 120.0,
+                 secure_listener: SecureListener | None = None,
+                 secure_listeners: list[SecureListener] | None = None):
         if not 1 <= brokers <= 9:
             raise ValueError("brokers must be 1..9")
+        if secure_listener is not None and secure_listeners:
+            raise ValueError("pass secure_listener or secure_listeners, not both")
+        listeners = [secure_listener] if secure_listener is not None else list(secure_listeners or [])
+        # Own copies: the cluster names them and tracks users and certificates as they change.
+        listeners = [replace(lst, mechanisms=list(lst.mechanisms), users=dict(lst.users)) for lst in listeners]
+        if len(listeners) > MAX_SECURE_LISTENERS:
+            raise ValueError(f"at most {MAX_SECURE_LISTENERS} secure listeners")
+        for k, listener in enumerate(listeners):
+            listener.validate()
+            if listener.name is None:
+                listener.name = f"SECURE{k}"
+            listener.name = listener.name.upper()
+        names = [lst.name for lst in listeners]
+        if len(set(names)) != len(names) or {"PLAINTEXT", "CONTROLLER"} & set(names):
+            raise ValueError(f"secure listener names must be unique and not PLAINTEXT/CONTROLLER: {names}")
+        self.secure_listeners: list[SecureListener] = listeners
+        # (mechanism, user) -> current password; SCRAM credentials are cluster-wide.
+        self.scram_users: dict[tuple[str, str], str] = self._initial_scram_users()
         self.name = name
         self.brokers = brokers
         self.base_port = base_port
@@ -358,6 +485,48 @@ class KafkaCluster:
     @property
     def ports(self) -> list[int]:
         return [self.port(i) for i in range(self.brokers)]
+
+    # -- secured listeners ------------------------------------------------------
+
+    def secure_listener(self, listener: int | str = 0) -> SecureListener:
+        """A secured listener by index or (case-insensitive) name."""
+        if isinstance(listener, str):
+            for lst in self.secure_listeners:
+                if lst.name == listener.upper():
+                    return lst
+            raise KeyError(f"cluster {self.name} has no secure listener {listener!r}")
+        if not 0 <= listener < len(self.secure_listeners):
+            raise KeyError(f"cluster {self.name} has {len(self.secure_listeners)} secure listeners, not #{listener}")
+        return self.secure_listeners[listener]
+
+    def _listener_index(self, listener: int | str) -> int:
+        return self.secure_listeners.index(self.secure_listener(listener))
+
+    def secure_port(self, i: int = 0, listener: int | str = 0) -> int:
+        """Port of secured listener `listener` on broker i."""
+        k = self._listener_index(listener)
+        return self.base_port + SECURE_PORT_OFFSET + SECURE_PORT_STRIDE * k + i
+
+    def secure_bootstrap_for(self, listener: int | str = 0) -> str:
+        return ",".join(f"127.0.0.1:{self.secure_port(i, listener)}" for i in range(self.brokers))
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """Bootstrap of the first secured listener, "127.0.0.1:port[,...]"."""
+        return self.secure_bootstrap_for(0)
+
+    def _all_ports(self, i: int) -> list[int]:
+        return [self.port(i), self.controller_port(i),
+                *(self.secure_port(i, k) for k in range(len(self.secure_listeners)))]
+
+    def _initial_scram_users(self) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        for lst in self.secure_listeners:
+            for mech in lst.scram_mechanisms:
+                for user, password in lst.users.items():
+                    if out.setdefault((mech, user), password) != password:
+                        raise ValueError(f"user {user} has two different {mech} passwords on different listeners")
+        return out
 
     @property
     def bootstrap(self) -> str:
@@ -419,7 +588,39 @@ class KafkaCluster:
         if major_version(self.version) >= 4:
             config["share.coordinator.state.topic.replication.factor"] = str(min(n, 3))
             config["share.coordinator.state.topic.min.isr"] = str(min(n, 2))
+        if self.secure_listeners:
+            config.update(self._secure_config(i))
         config.update({k: str(v) for k, v in self.extra_broker_config.items()})
+        return config
+
+    def _secure_config(self, i: int) -> dict[str, str]:
+        ends = [f"{lst.name}://127.0.0.1:{self.secure_port(i, k)}" for k, lst in enumerate(self.secure_listeners)]
+        config = {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port(i)},CONTROLLER://127.0.0.1:{self.controller_port(i)},"
+                         + ",".join(ends),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port(i)}," + ",".join(ends),
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+                                              + ",".join(f"{lst.name}:{lst.protocol}" for lst in self.secure_listeners),
+        }
+        for lst in self.secure_listeners:
+            prefix = f"listener.name.{lst.name.lower()}."
+            if lst.uses_ssl:
+                config.update({
+                    prefix + "ssl.keystore.type": "PEM",
+                    prefix + "ssl.keystore.location": str(lst.certs.server_keystore(lst.server_cert)),
+                    prefix + "ssl.truststore.type": "PEM",
+                    prefix + "ssl.truststore.location": str(lst.certs.ca_cert),
+                    prefix + "ssl.client.auth": lst.client_auth,
+                    # replace_server_cert swaps in certificates with other SANs (wrong-host).
+                    prefix + "ssl.allow.dn.changes": "true",
+                    prefix + "ssl.allow.san.changes": "true",
+                })
+            if lst.uses_sasl:
+                config[prefix + "sasl.enabled.mechanisms"] = ",".join(lst.mechanisms)
+                for mech in lst.mechanisms:
+                    config[prefix + f"{mech.lower()}.sasl.jaas.config"] = _server_jaas(mech, lst.users)
+                    if lst.reauth_ms is not None:
+                        config[prefix + f"{mech.lower()}.connections.max.reauth.ms"] = str(lst.reauth_ms)
         return config
 
     # -- lifecycle ------------------------------------------------------------
@@ -427,7 +628,7 @@ class KafkaCluster:
     def start(self, fresh: bool = True) -> "KafkaCluster":
         """Formats (when fresh) and starts every broker, then waits until all are in the metadata."""
         fetch(self.version)
-        busy = [p for i in range(self.brokers) for p in (self.port(i), self.controller_port(i)) if not _port_free(p)]
+        busy = [p for i in range(self.brokers) for p in self._all_ports(i) if not _port_free(p)]
         if busy:
             raise KafkaError(f"cluster {self.name}: ports already in use on 127.0.0.1: {busy} "
                              f"(another cluster running? try `scripts/kafka status`)")
@@ -454,9 +655,12 @@ class KafkaCluster:
 
     def _format_storage(self):
         procs = []
+        # SCRAM users are bootstrap metadata records: every node's format gets the same set.
+        scram = [arg for (mech, user), password in sorted(self.scram_users.items())
+                 for arg in ("--add-scram", f"{mech}=[name={user},password={password}]")]
         for i in range(self.brokers):
             cmd = java_command(self.version, "kafka.tools.StorageTool",
-                               ["format", "-t", self.cluster_id, "-c", str(self._props_file(i))],
+                               ["format", "-t", self.cluster_id, "-c", str(self._props_file(i)), *scram],
                                heap=["-Xmx256m"])
             procs.append((i, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
         for i, proc in procs:
@@ -516,6 +720,9 @@ class KafkaCluster:
                     missing = set(wanted) - set(md.brokers)
                     if missing:
                         raise KafkaError(f"broker {i} does not list brokers {sorted(missing)} yet")
+                    for k in range(len(self.secure_listeners)):
+                        # Accepting TCP is enough: a handshake needs credentials the caller chose.
+                        socket.create_connection(("127.0.0.1", self.secure_port(i, k)), timeout=2.0).close()
                 return
             except (OSError, KafkaError, struct.error) as e:
                 last_problem = str(e)
@@ -579,7 +786,12 @@ class KafkaCluster:
     def _save_state(self):
         state = {"name": self.name, "brokers": self.brokers, "base_port": self.base_port,
                  "version": self.version, "cluster_id": self.cluster_id,
-                 "extra_broker_config": self.extra_broker_config, "bootstrap": self.bootstrap}
+                 "extra_broker_config": self.extra_broker_config, "bootstrap": self.bootstrap,
+                 "secure_listeners": [lst.to_state() for lst in self.secure_listeners],
+                 "scram_users": [[m, u, p] for (m, u), p in sorted(self.scram_users.items())]}
+        if self.secure_listeners:
+            state["secure_bootstrap"] = {lst.name: self.secure_bootstrap_for(k)
+                                         for k, lst in enumerate(self.secure_listeners)}
         self._state_file().write_text(json.dumps(state, indent=2) + "\n")
 
     @classmethod
@@ -588,8 +800,11 @@ class KafkaCluster:
         state = json.loads((Path(workdir) / "cluster.json").read_text())
         cluster = cls(state["name"], brokers=state["brokers"], base_port=state["base_port"],
                       version=state["version"], workdir=workdir,
-                      extra_broker_config=state.get("extra_broker_config"), daemon=True)
+                      extra_broker_config=state.get("extra_broker_config"), daemon=True,
+                      secure_listeners=[SecureListener.from_state(x) for x in state.get("secure_listeners", [])])
         cluster.cluster_id = state.get("cluster_id")
+        if "scram_users" in state:
+            cluster.scram_users = {(m, u): p for m, u, p in state["scram_users"]}
         return cluster
 
     def __enter__(self) -> "KafkaCluster":
@@ -683,6 +898,131 @@ class KafkaCluster:
         """Starts a long-running tool (console consumer, MirrorMaker); the caller stops it."""
         popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
         return subprocess.Popen(self.tool_command(class_name, args, heap), **popen_kwargs)
+
+    # -- security at runtime ----------------------------------------------------
+
+    def set_scram_password(self, user: str, password: str, mechanisms: list[str] | None = None):
+        """Creates or changes `user`'s SCRAM credentials (kafka-configs over PLAINTEXT), for
+        `mechanisms` (default: every SCRAM mechanism of the secured listeners, else
+        SCRAM-SHA-512). New authentications use it once the brokers have replayed the change
+        (well under a second after this returns); established connections stay authenticated
+        until they re-authenticate (`reauth_ms`)."""
+        _check_secret("a user name", user)
+        _check_secret(f"the password of {user}", password)
+        mechs = mechanisms or sorted({m for lst in self.secure_listeners for m in lst.scram_mechanisms}) \
+            or ["SCRAM-SHA-512"]
+        for mech in mechs:  # one mechanism per request: Kafka refuses two alterations of one user
+            self.run_tool("configs", ["--bootstrap-server", self.bootstrap, "--alter", "--entity-type", "users",
+                                      "--entity-name", user, "--add-config", f"{mech}=[password={password}]"])
+        for mech in mechs:
+            self.scram_users[(mech, user)] = password
+        self._after_security_change()
+
+    def delete_scram_user(self, user: str, mechanisms: list[str] | None = None):
+        """Removes `user`'s SCRAM credentials (default: all SCRAM mechanisms of the listeners)."""
+        mechs = mechanisms or sorted({m for lst in self.secure_listeners for m in lst.scram_mechanisms}) \
+            or ["SCRAM-SHA-512"]
+        for mech in mechs:
+            self.run_tool("configs", ["--bootstrap-server", self.bootstrap, "--alter", "--entity-type", "users",
+                                      "--entity-name", user, "--delete-config", mech])
+        for mech in mechs:
+            self.scram_users.pop((mech, user), None)
+        self._after_security_change()
+
+    def set_plain_password(self, user: str, password: str, listener: int | str | None = None):
+        """Creates or changes a PLAIN user on `listener` (default: every listener with PLAIN).
+        PLAIN users live in the listener's JAAS config, which Kafka does not reload on an
+        existing listener: this rewrites server.properties and restarts the running brokers
+        one by one (data kept; connections drop)."""
+        _check_secret("a user name", user)
+        _check_secret(f"the password of {user}", password)
+        targets = [self.secure_listener(listener)] if listener is not None else \
+            [lst for lst in self.secure_listeners if "PLAIN" in lst.mechanisms and lst.uses_sasl]
+        if not targets or any("PLAIN" not in lst.mechanisms for lst in targets):
+            raise KafkaError(f"cluster {self.name}: no secure listener with PLAIN to change")
+        for lst in targets:
+            lst.users[user] = password
+        self._rewrite_properties()
+        self.restart_brokers()
+
+    def password(self, user: str = "klink", mechanism: str = "SCRAM-SHA-512", listener: int | str = 0) -> str | None:
+        """The password `user` has now for `mechanism` (PLAIN: on `listener`), None if none."""
+        if mechanism == "PLAIN":
+            lst = self.secure_listener(listener)
+            return lst.users.get(user) if "PLAIN" in lst.mechanisms else None
+        return self.scram_users.get((mechanism, user))
+
+    def set_password(self, user: str, password: str):
+        """Changes `user`'s password for every mechanism that has it: SCRAM at runtime, then
+        PLAIN (which restarts the brokers, see set_plain_password)."""
+        if any(lst.scram_mechanisms for lst in self.secure_listeners):
+            self.set_scram_password(user, password)
+        if any("PLAIN" in lst.mechanisms and lst.uses_sasl for lst in self.secure_listeners):
+            self.set_plain_password(user, password)
+
+    def restart_brokers(self, timeout: float | None = None):
+        """Stops and restarts each running broker in turn, on its data (picks up server.properties)."""
+        for i in self.running_brokers():
+            self.stop_broker(i)
+            self.start_broker(i, timeout=timeout)
+
+    def replace_server_cert(self, kind: str, listener: int | str = 0, timeout: float = 60.0):
+        """Makes every running broker present server certificate `kind` (good | expired |
+        wrong-host | untrusted) on `listener`, without a restart: Kafka's dynamic keystore
+        update (kafka-configs --entity-type brokers, per broker) on a fresh copy of the
+        keystore. Returns once each broker hands out the new certificate on new connections;
+        established connections keep their session."""
+        lst = self.secure_listener(listener)
+        if not lst.uses_ssl:
+            raise KafkaError(f"cluster {self.name}: listener {lst.name} has no TLS")
+        if kind not in SERVER_KINDS:
+            raise ValueError(f"server certificate kind must be one of {SERVER_KINDS}")
+        k = self._listener_index(listener)
+        key = f"listener.name.{lst.name.lower()}.ssl.keystore.location"
+        for i in self.running_brokers():
+            # A new path each time: Kafka rebuilds the SSL engine only when the location
+            # (or the file's modification time) changed.
+            copy = self.broker_dir(i) / f"{lst.name.lower()}-{kind}-{time.time_ns()}-keystore.pem"
+            shutil.copyfile(lst.certs.server_keystore(kind), copy)
+            self.run_tool("configs", ["--bootstrap-server", self.bootstrap, "--alter", "--entity-type", "brokers",
+                                      "--entity-name", str(i), "--add-config", f"{key}={copy}"])
+        lst.server_cert = kind
+        self._after_security_change()
+        want = _pem_to_der(lst.certs.server_cert(kind))
+        deadline = time.monotonic() + timeout
+        for i in self.running_brokers():
+            while (got := self.presented_cert(i, k)) != want:
+                if time.monotonic() > deadline:
+                    raise KafkaError(f"cluster {self.name}: broker {i} still presents another certificate "
+                                     f"on {lst.name} after {timeout:.0f}s (got {len(got or b'')} bytes)")
+                time.sleep(0.2)
+
+    def presented_cert(self, i: int = 0, listener: int | str = 0) -> bytes | None:
+        """DER of the certificate broker i presents on a TLS listener (not verified), or None."""
+        import ssl
+
+        lst = self.secure_listener(listener)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if lst.client_auth != "none":
+            ctx.load_cert_chain(lst.certs.client_cert, lst.certs.client_key)
+        try:
+            with socket.create_connection(("127.0.0.1", self.secure_port(i, listener)), timeout=5.0) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    return tls.getpeercert(binary_form=True)
+        except (OSError, ssl.SSLError):
+            return None
+
+    def _rewrite_properties(self):
+        for i in range(self.brokers):
+            self._props_file(i).write_text("".join(f"{k}={v}\n" for k, v in self.broker_config(i).items()))
+        self._save_state()
+
+    def _after_security_change(self):
+        # Keeps cluster.json (and a restart's server.properties) in step with what the brokers use.
+        if self.workdir.exists():
+            self._rewrite_properties()
 
 
 # ----------------------------------------------------------------------------
