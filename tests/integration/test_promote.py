@@ -316,6 +316,9 @@ def test_divergence_and_failover_with_the_source_down(klink_process, own_source,
     status, doc = call(proc, written, "failover")
     assert status == 200 and doc["state"] == "FAILED_OVER", doc
     m = scrape(proc.admin_url)
+    # Fetches from the dead source failed; the error counter says so.
+    assert sample(m, "klink_kafka_errors_total", link="test", cluster="source", api="Fetch",
+                  error="NETWORK_EXCEPTION") > 0
     assert sample(m, "klink_mirror_state", link="test", topic=kept, state="FAILED_OVER") == 1
     assert sample(m, "klink_mirror_state", link="test", topic=written, state="FAILED_OVER") == 1
 
