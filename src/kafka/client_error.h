@@ -13,6 +13,14 @@ enum class client_errc : uint8_t {
   decode,               // the response bytes do not parse: a protocol bug or corruption
   closed,               // the connection was closed locally (shutdown)
   no_broker,            // no known broker for the requested node id
+  // TLS could not be set up: a PEM file does not load, the handshake fails,
+  // the broker's certificate does not verify. Retrying without a change on
+  // either side does not help: back off.
+  tls,
+  // SASL refused (wrong credentials, mechanism not enabled on the broker,
+  // unreadable password file). The message is the broker's (or names the
+  // file), never the password. Back off; never reconnect in a tight loop.
+  authentication,
 };
 
 struct client_error {
@@ -34,6 +42,10 @@ inline const char* to_string(client_errc c) {
       return "closed";
     case client_errc::no_broker:
       return "no_broker";
+    case client_errc::tls:
+      return "tls";
+    case client_errc::authentication:
+      return "authentication";
   }
   return "unknown";
 }

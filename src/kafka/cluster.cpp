@@ -64,6 +64,7 @@ void cluster::invalidate_leader(const std::string& topic_name, int32_t partition
 asio::awaitable<std::expected<std::shared_ptr<connection>, client_error>> cluster::connection_to(
     int32_t node_id) {
   if (closed_) co_return std::unexpected(client_error{client_errc::closed, "cluster closed"});
+  retire_expiring();
   auto existing = connections_.find(node_id);
   if (existing != connections_.end() && existing->second->is_closed()) {
     connections_.erase(existing);
@@ -95,6 +96,8 @@ asio::awaitable<std::expected<std::shared_ptr<connection>, client_error>> cluste
 
 asio::awaitable<std::expected<std::shared_ptr<connection>, client_error>>
 cluster::any_connection() {
+  if (closed_) co_return std::unexpected(client_error{client_errc::closed, "cluster closed"});
+  retire_expiring();
   for (auto& [node_id, conn] : connections_) {
     if (conn->is_open()) co_return conn;
   }
@@ -179,6 +182,27 @@ asio::awaitable<std::expected<void, client_error>> cluster::refresh_metadata(
     metadata_.topics[meta.name] = std::move(meta);
   }
   co_return std::expected<void, client_error>{};
+}
+
+// KIP-368 re-authentication by replacement: a connection whose SASL session
+// nears its end is no longer handed out; a fresh connection (new TLS
+// handshake, new SASL exchange, password read again) takes its place, and
+// the old one closes once its in-flight requests are answered. Callers ask
+// the cluster for a connection per request, so nothing keeps using the old
+// one. Chosen over in-band re-authentication (SaslHandshake + SaslAuthenticate
+// on the open connection) because that needs every other request held back
+// while the exchange runs, and the broker refuses a busy pipelined connection
+// that interleaves them; a reconnect every session lifetime (hours, normally)
+// costs one round of handshakes.
+void cluster::retire_expiring() {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    if (it->second->is_open() && it->second->reauthentication_due()) {
+      it->second->retire();
+      it = connections_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void cluster::close() {

@@ -85,6 +85,8 @@ class cluster {
   void close();
 
  private:
+  void retire_expiring();
+
   asio::any_io_executor executor_;
   std::string role_;
   std::vector<broker_address> bootstrap_;

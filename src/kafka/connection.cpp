@@ -1,9 +1,18 @@
 #include "kafka/connection.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <cstring>
 #include <fstream>
+#include <random>
 
 #include "kafka/error_code.h"
 #include "kafka/messages/api_versions.h"
+#include "kafka/messages/sasl_authenticate.h"
+#include "kafka/messages/sasl_handshake.h"
+#include "kafka/sasl.h"
 
 namespace klink::kafka {
 
@@ -15,6 +24,76 @@ int32_t read_int32_be(const std::byte* p) {
   return static_cast<int32_t>(
       (std::to_integer<uint32_t>(p[0]) << 24) | (std::to_integer<uint32_t>(p[1]) << 16) |
       (std::to_integer<uint32_t>(p[2]) << 8) | std::to_integer<uint32_t>(p[3]));
+}
+
+// The reason of the newest error on OpenSSL's (thread-local) error queue,
+// e.g. "No such file or directory", "no start line", "bad decrypt".
+std::string openssl_reason() {
+  const unsigned long code = ERR_peek_last_error();
+  ERR_clear_error();
+  if (code == 0) return "unknown OpenSSL error";
+  const char* reason = ERR_reason_error_string(code);
+  if (reason != nullptr) return reason;
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  return text;
+}
+
+// An encrypted private key would make OpenSSL prompt on the terminal from the
+// io thread; klink has no passphrase option, so decryption simply fails.
+int refuse_passphrase(char*, int, int, void*) {
+  return 0;
+}
+
+// A context per connection (not per cluster): building one costs a PEM parse
+// of small files, and it is what makes a fixed CA, certificate or key file
+// take effect at the next reconnect without a restart. The files are read on
+// the io thread; they are a few KB and read once per connect, accepted.
+std::expected<std::unique_ptr<asio::ssl::context>, std::string> make_tls_context(
+    const tls_options& tls) {
+  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX* native = context->native_handle();
+  ERR_clear_error();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_default_passwd_cb(native, refuse_passphrase);
+  if (tls.ca_file.empty()) {
+    if (SSL_CTX_set_default_verify_paths(native) != 1) {
+      return std::unexpected("cannot load the system's trusted CA certificates: " +
+                             openssl_reason());
+    }
+  } else if (SSL_CTX_load_verify_locations(native, tls.ca_file.c_str(), nullptr) != 1) {
+    return std::unexpected("cannot load CA file " + tls.ca_file + ": " + openssl_reason());
+  }
+  if (!tls.cert_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(native, tls.cert_file.c_str()) != 1) {
+      return std::unexpected("cannot load client certificate " + tls.cert_file + ": " +
+                             openssl_reason());
+    }
+    // A key in the certificate's own PEM file is allowed.
+    const std::string& key = tls.key_file.empty() ? tls.cert_file : tls.key_file;
+    if (SSL_CTX_use_PrivateKey_file(native, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      return std::unexpected("cannot load private key " + key +
+                             " (unencrypted PEM expected): " + openssl_reason());
+    }
+    if (SSL_CTX_check_private_key(native) != 1) {
+      return std::unexpected("private key " + key + " does not match certificate " + tls.cert_file);
+    }
+  }
+  return context;
+}
+
+bool is_tls_error(const io_error& ec) {
+  return ec.category() == asio::error::get_ssl_category() ||
+         ec == asio::ssl::error::stream_truncated;
+}
+
+// Where in [85%, 90%] of the session lifetime to switch to a fresh
+// connection: the Java client also picks a random point so that the
+// connections of many clients do not all renew at the same moment.
+double reauth_fraction() {
+  thread_local std::minstd_rand random(std::random_device{}());
+  return 0.85 + 0.05 * std::uniform_real_distribution<double>(0.0, 1.0)(random);
 }
 }  // namespace
 
@@ -30,13 +109,12 @@ connection::connection(asio::any_io_executor executor, int32_t node_id, broker_a
       node_id_(node_id),
       address_(std::move(address)),
       options_(std::move(options)),
-      tls_context_(asio::ssl::context::tls_client),
-      stream_(executor, tls_context_),
+      socket_(executor),
       connected_signal_(executor) {}
 
 connection::~connection() {
   io_error ignored;
-  stream_.next_layer().close(ignored);
+  tcp_socket().close(ignored);
 }
 
 asio::awaitable<std::expected<void, client_error>> connection::ensure_open() {
@@ -71,6 +149,15 @@ asio::awaitable<std::expected<void, client_error>> connection::ensure_open() {
 asio::awaitable<std::expected<void, client_error>> connection::open() {
   auto self = shared_from_this();
   io_error ec;
+  if (options_.security.tls.enabled) {
+    auto context = make_tls_context(options_.security.tls);
+    if (!context) {
+      co_return std::unexpected(client_error{
+          client_errc::tls, "TLS to " + address_.to_string() + ": " + context.error()});
+    }
+    tls_context_ = std::move(*context);
+    tls_stream_.emplace(executor_, *tls_context_);
+  }
   asio::ip::tcp::resolver resolver(executor_);
   auto endpoints = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
                                                    asio::redirect_error(use_awaitable, ec));
@@ -78,28 +165,215 @@ asio::awaitable<std::expected<void, client_error>> connection::open() {
     co_return std::unexpected(client_error{
         client_errc::network, "cannot resolve " + address_.to_string() + ": " + ec.message()});
   }
-  // Bound the connect: a black-holed address must not hang the caller.
+  // Bound the connect and the TLS handshake: a black-holed address or a
+  // listener that never answers the ClientHello must not hang the caller.
+  // The flags are shared with the timer's handler, which may run after this
+  // coroutine has moved on.
+  struct deadline_state {
+    bool timed_out = false;
+    bool done = false;
+  };
+  auto timing = std::make_shared<deadline_state>();
   asio::steady_timer deadline(executor_, options_.connect_timeout);
-  bool timed_out = false;
-  deadline.async_wait([this, self, &timed_out](io_error wait_ec) {
-    if (!wait_ec && state_ == state::connecting) {
-      timed_out = true;
+  deadline.async_wait([this, self, timing](io_error wait_ec) {
+    if (!wait_ec && !timing->done && state_ == state::connecting) {
+      timing->timed_out = true;
       io_error ignored;
-      stream_.next_layer().cancel(ignored);
+      tcp_socket().cancel(ignored);
     }
   });
-  co_await asio::async_connect(stream_.next_layer(), endpoints,
-                               asio::redirect_error(use_awaitable, ec));
-  deadline.cancel();
+  co_await asio::async_connect(tcp_socket(), endpoints, asio::redirect_error(use_awaitable, ec));
   if (ec) {
+    timing->done = true;
+    deadline.cancel();
     co_return std::unexpected(client_error{
         client_errc::network, "cannot connect to " + address_.to_string() + ": " +
-                                  (timed_out ? std::string("timed out") : ec.message())});
+                                  (timing->timed_out ? std::string("timed out") : ec.message())});
   }
-  stream_.next_layer().set_option(asio::ip::tcp::no_delay(true), ec);
+  tcp_socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  if (tls_stream_) {
+    auto handshake = co_await tls_handshake();
+    timing->done = true;
+    deadline.cancel();
+    if (!handshake) {
+      if (timing->timed_out) {
+        co_return std::unexpected(client_error{
+            client_errc::tls, "TLS handshake with " + address_.to_string() + " timed out after " +
+                                  std::to_string(options_.connect_timeout.count()) +
+                                  " ms (is it a TLS listener?)"});
+      }
+      co_return handshake;
+    }
+  }
+  timing->done = true;
+  deadline.cancel();
   // The read loop must run before the first request so responses are seen.
   asio::co_spawn(executor_, read_loop(), asio::detached);
-  co_return co_await negotiate_versions();
+  if (auto negotiated = co_await negotiate_versions(); !negotiated) co_return negotiated;
+  // KIP-152: with SaslHandshake v1 the SASL exchange comes after ApiVersions
+  // and before any other request.
+  if (options_.security.sasl.mechanism != sasl_mechanism::none) co_return co_await authenticate();
+  co_return std::expected<void, client_error>{};
+}
+
+asio::awaitable<std::expected<void, client_error>> connection::tls_handshake() {
+  auto self = shared_from_this();
+  SSL* ssl = tls_stream_->native_handle();
+  const std::string& host = address_.host;
+  io_error not_ip;
+  asio::ip::make_address(host, not_ip);
+  // OpenSSL's own host check (SSL_set1_host / X509_VERIFY_PARAM_set1_ip_asc)
+  // rather than asio::ssl::host_name_verification: it performs the same
+  // X509_check_host / X509_check_ip, but a mismatch is then reported as the
+  // verify result ("Hostname mismatch", "IP address mismatch") instead of a
+  // bare "certificate verify failed".
+  if (not_ip) {
+    // SNI carries host names only (RFC 6066), never IP literals.
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    if (options_.security.tls.verify_hostname) {
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      SSL_set1_host(ssl, host.c_str());
+    }
+  } else if (options_.security.tls.verify_hostname) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+  }
+  io_error ec;
+  co_await tls_stream_->async_handshake(asio::ssl::stream_base::client,
+                                        asio::redirect_error(use_awaitable, ec));
+  if (!ec) co_return std::expected<void, client_error>{};
+  const std::string prefix = "TLS handshake with " + address_.to_string() + " failed: ";
+  if (const long verify = SSL_get_verify_result(ssl); verify != X509_V_OK) {
+    co_return std::unexpected(client_error{
+        client_errc::tls,
+        prefix + "certificate verify failed: " + X509_verify_cert_error_string(verify)});
+  }
+  if (ec == asio::ssl::error::stream_truncated || ec == asio::error::eof ||
+      ec == asio::error::connection_reset) {
+    // What a PLAINTEXT listener does with a ClientHello (it reads it as an
+    // oversized request and hangs up), or a broker refusing the client.
+    co_return std::unexpected(client_error{
+        client_errc::tls,
+        prefix + "the broker closed the connection (" + ec.message() + "; is it a TLS listener?)"});
+  }
+  co_return std::unexpected(client_error{is_tls_error(ec) ? client_errc::tls : client_errc::network,
+                                         prefix + ec.message()});
+}
+
+asio::awaitable<std::expected<msg::sasl_authenticate_response, client_error>>
+connection::sasl_round(byte_vector auth_bytes, int16_t version) {
+  msg::sasl_authenticate_request request;
+  request.auth_bytes = std::move(auth_bytes);
+  auto reply = co_await exchange<msg::sasl_authenticate_api>(request, version, {});
+  // The request held the password (PLAIN) or a proof: wipe it, not just free it.
+  if (!request.auth_bytes.empty())
+    OPENSSL_cleanse(request.auth_bytes.data(), request.auth_bytes.size());
+  if (!reply) co_return std::unexpected(reply.error());
+  co_return std::move(reply->body);
+}
+
+asio::awaitable<std::expected<void, client_error>> connection::authenticate() {
+  auto self = shared_from_this();
+  const auto& options = options_.security.sasl;
+  const std::string mechanism(to_string(options.mechanism));
+  auto refused = [&](const std::string& why) {
+    return std::unexpected(
+        client_error{client_errc::authentication, "SASL " + mechanism + " authentication of '" +
+                                                      options.username + "' with " +
+                                                      address_.to_string() + " failed: " + why});
+  };
+  // SaslHandshake v1 (Kafka 1.0+) is what puts the SASL bytes inside
+  // SaslAuthenticate requests; klink does not speak the older raw-token form.
+  const auto handshake_version = version_for<msg::sasl_handshake_api>();
+  const auto authenticate_version = version_for<msg::sasl_authenticate_api>();
+  if (!handshake_version || *handshake_version < 1 || !authenticate_version) {
+    co_return std::unexpected(client_error{
+        client_errc::unsupported_version,
+        "broker " + address_.to_string() +
+            " does not offer SaslHandshake v1 and SaslAuthenticate (Kafka 1.0 or newer needed)"});
+  }
+  msg::sasl_handshake_request handshake;
+  handshake.mechanism = mechanism;
+  auto offered = co_await exchange<msg::sasl_handshake_api>(handshake, 1, {});
+  if (!offered) co_return std::unexpected(offered.error());
+  if (offered->body.error_code != 0) {
+    std::string enabled;
+    for (const auto& m : offered->body.mechanisms)
+      enabled += (enabled.empty() ? "" : ", ") + m;
+    if (offered->body.error_code == static_cast<int16_t>(error_code::unsupported_sasl_mechanism)) {
+      co_return refused("the broker does not enable " + mechanism +
+                        " (enabled: " + (enabled.empty() ? "none" : enabled) + ")");
+    }
+    co_return refused(std::string(error_name(to_error_code(offered->body.error_code))));
+  }
+
+  // Read now, not at start-up: a rewritten password file is used at the next connect.
+  auto password = sasl::read_password(options);
+  if (!password) co_return refused(password.error());
+
+  auto answered =
+      [&](const msg::sasl_authenticate_response& reply) -> std::expected<void, client_error> {
+    if (reply.error_code == 0) return {};
+    // Kafka's message never contains the password (it says e.g. "Invalid
+    // username or password"); it is what an operator needs to see.
+    std::string why(error_name(to_error_code(reply.error_code)));
+    if (reply.error_message && !reply.error_message->empty()) why += ": " + *reply.error_message;
+    return refused(why);
+  };
+
+  std::optional<msg::sasl_authenticate_response> last;
+  if (options.mechanism == sasl_mechanism::plain) {
+    auto reply = co_await sasl_round(sasl::plain_message(options.username, *password),
+                                     *authenticate_version);
+    OPENSSL_cleanse(password->data(), password->size());
+    if (!reply) co_return std::unexpected(reply.error());
+    if (auto ok = answered(*reply); !ok) co_return ok;
+    last = std::move(*reply);
+  } else {
+    sasl::scram_client scram(options.mechanism == sasl_mechanism::scram_sha_256
+                                 ? sasl::scram_hash::sha_256
+                                 : sasl::scram_hash::sha_512,
+                             options.username, *password);
+    OPENSSL_cleanse(password->data(), password->size());
+    auto to_bytes = [](std::string_view text) {
+      byte_vector out(text.size());
+      std::memcpy(out.data(), text.data(), text.size());
+      return out;
+    };
+    auto server_first = co_await sasl_round(to_bytes(scram.first_message()), *authenticate_version);
+    if (!server_first) co_return std::unexpected(server_first.error());
+    if (auto ok = answered(*server_first); !ok) co_return ok;
+    auto client_final = scram.final_message(
+        std::string_view(reinterpret_cast<const char*>(server_first->auth_bytes.data()),
+                         server_first->auth_bytes.size()));
+    if (!client_final) co_return refused(client_final.error());
+    auto server_final = co_await sasl_round(to_bytes(*client_final), *authenticate_version);
+    if (!server_final) co_return std::unexpected(server_final.error());
+    if (auto ok = answered(*server_final); !ok) co_return ok;
+    auto verified = scram.verify(
+        std::string_view(reinterpret_cast<const char*>(server_final->auth_bytes.data()),
+                         server_final->auth_bytes.size()));
+    if (!verified) co_return refused(verified.error());
+    last = std::move(*server_final);
+  }
+  if (last->session_lifetime_ms > 0) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto lifetime = std::chrono::milliseconds(last->session_lifetime_ms);
+    session_expiry_ = now + lifetime;
+    reauth_due_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            lifetime * reauth_fraction());
+  }
+  co_return std::expected<void, client_error>{};
+}
+
+bool connection::reauthentication_due() const {
+  return reauth_due_ && std::chrono::steady_clock::now() >= *reauth_due_;
+}
+
+void connection::retire() {
+  retiring_ = true;
+  if (pending_.empty() && write_queue_.empty() && state_ != state::connecting) {
+    close("connection retired before its SASL session expires");
+  }
 }
 
 asio::awaitable<std::expected<void, client_error>> connection::negotiate_versions() {
@@ -203,19 +477,27 @@ asio::awaitable<void> connection::write_loop() {
   while (!write_queue_.empty() && state_ != state::closed) {
     auto request = std::move(write_queue_.front());
     write_queue_.pop_front();
-    buffers.clear();
-    for (bytes_view segment : request->frame.segments()) {
-      buffers.emplace_back(segment.data(), segment.size());
-    }
     io_error ec;
-    if (tls_) {
-      co_await asio::async_write(stream_, buffers, asio::redirect_error(use_awaitable, ec));
-    } else {
-      co_await asio::async_write(stream_.next_layer(), buffers,
+    if (tls_stream_) {
+      // Asio's TLS stream encrypts one buffer of a sequence per write: a
+      // gathered frame would go out as one small TLS record per segment.
+      // One contiguous copy is cheap next to the encryption.
+      tls_write_buffer_.clear();
+      for (bytes_view segment : request->frame.segments()) {
+        tls_write_buffer_.insert(tls_write_buffer_.end(), segment.begin(), segment.end());
+      }
+      co_await asio::async_write(*tls_stream_, asio::buffer(tls_write_buffer_),
                                  asio::redirect_error(use_awaitable, ec));
+    } else {
+      buffers.clear();
+      for (bytes_view segment : request->frame.segments()) {
+        buffers.emplace_back(segment.data(), segment.size());
+      }
+      co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
     }
     if (ec) {
-      close("write to " + address_.to_string() + " failed: " + ec.message());
+      fail(is_tls_error(ec) ? client_errc::tls : client_errc::network,
+           "write to " + address_.to_string() + " failed: " + ec.message());
       break;
     }
   }
@@ -227,15 +509,19 @@ asio::awaitable<void> connection::read_loop() {
   std::array<std::byte, 4> size_bytes{};
   while (state_ != state::closed) {
     io_error ec;
-    if (tls_) {
-      co_await asio::async_read(stream_, asio::buffer(size_bytes),
+    if (tls_stream_) {
+      co_await asio::async_read(*tls_stream_, asio::buffer(size_bytes),
                                 asio::redirect_error(use_awaitable, ec));
     } else {
-      co_await asio::async_read(stream_.next_layer(), asio::buffer(size_bytes),
+      co_await asio::async_read(socket_, asio::buffer(size_bytes),
                                 asio::redirect_error(use_awaitable, ec));
     }
     if (ec) {
-      close("connection to " + address_.to_string() + " lost: " + ec.message());
+      // A TLS alert here (TLS 1.3 sends "certificate required" after the
+      // handshake) is a TLS failure, not a network one.
+      fail(is_tls_error(ec) && ec != asio::ssl::error::stream_truncated ? client_errc::tls
+                                                                        : client_errc::network,
+           "connection to " + address_.to_string() + " lost: " + ec.message());
       co_return;
     }
     const int32_t size = read_int32_be(size_bytes.data());
@@ -245,15 +531,17 @@ asio::awaitable<void> connection::read_loop() {
       co_return;
     }
     auto frame = std::make_shared<byte_vector>(static_cast<std::size_t>(size));
-    if (tls_) {
-      co_await asio::async_read(stream_, asio::buffer(*frame),
+    if (tls_stream_) {
+      co_await asio::async_read(*tls_stream_, asio::buffer(*frame),
                                 asio::redirect_error(use_awaitable, ec));
     } else {
-      co_await asio::async_read(stream_.next_layer(), asio::buffer(*frame),
+      co_await asio::async_read(socket_, asio::buffer(*frame),
                                 asio::redirect_error(use_awaitable, ec));
     }
     if (ec) {
-      close("connection to " + address_.to_string() + " lost: " + ec.message());
+      fail(is_tls_error(ec) && ec != asio::ssl::error::stream_truncated ? client_errc::tls
+                                                                        : client_errc::network,
+           "connection to " + address_.to_string() + " lost: " + ec.message());
       co_return;
     }
     const int32_t correlation_id = read_int32_be(frame->data());
@@ -280,6 +568,10 @@ asio::awaitable<void> connection::read_loop() {
     }
     request->result = raw_response{std::move(frame), body_offset};
     request->done.cancel();
+    if (retiring_ && pending_.empty() && write_queue_.empty()) {
+      close("connection retired before its SASL session expires");
+      co_return;
+    }
   }
 }
 
@@ -305,13 +597,18 @@ void connection::fail_all(const client_error& error) {
 }
 
 void connection::close(const std::string& reason) {
+  fail(client_errc::network, reason);
+}
+
+void connection::fail(client_errc code, const std::string& reason) {
   if (state_ == state::closed) return;
   state_ = state::closed;
   close_reason_ = reason;
   io_error ignored;
-  stream_.next_layer().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  stream_.next_layer().close(ignored);
-  fail_all(client_error{client_errc::network, reason});
+  // No TLS close_notify: Kafka needs none, and waiting for it could stall shutdown.
+  tcp_socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  tcp_socket().close(ignored);
+  fail_all(client_error{code, reason});
   connected_signal_.cancel();
 }
 

@@ -16,6 +16,7 @@
 #include "kafka/asio.h"
 #include "kafka/bytes.h"
 #include "kafka/client_error.h"
+#include "kafka/messages/sasl_authenticate.h"
 #include "kafka/protocol/frame.h"
 #include "kafka/protocol/wire.h"
 #include "kafka/security.h"
@@ -57,8 +58,12 @@ struct version_range {
   int16_t max = -1;
 };
 
-// A TCP (later TLS, SASL) connection to one broker. Requests are written in
-// order and many may be in flight; responses are matched by correlation id.
+// A TCP connection to one broker, with TLS and SASL when `options.security`
+// asks for them. Requests are written in order and many may be in flight;
+// responses are matched by correlation id. Opening a connection is: TCP
+// connect, TLS handshake, ApiVersions, SASL (SaslHandshake v1 +
+// SaslAuthenticate); PEM files and the password are read again at each open,
+// so fixing them needs no restart.
 // Lives on one single-threaded executor (its link's); never touched from another thread.
 class connection : public std::enable_shared_from_this<connection> {
  public:
@@ -86,6 +91,17 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void close(const std::string& reason);
   bool is_open() const { return state_ == state::open; }
+  // KIP-368: the broker ends the SASL session after the lifetime it gave in
+  // SaslAuthenticate. At 85-90% of it (random, so that a cluster's connections
+  // do not all renew at once) this turns true, and the cluster hands out a
+  // fresh connection instead (see src/kafka/SECURITY.md).
+  bool reauthentication_due() const;
+  // No longer handed out: closes as soon as nothing is in flight.
+  void retire();
+  // When the SASL session ends (steady clock), if the broker set a lifetime.
+  std::optional<std::chrono::steady_clock::time_point> session_expiry() const {
+    return session_expiry_;
+  }
   bool is_closed() const { return state_ == state::closed; }
   int32_t node_id() const { return node_id_; }
   const broker_address& address() const { return address_; }
@@ -104,6 +120,16 @@ class connection : public std::enable_shared_from_this<connection> {
 
   asio::awaitable<std::expected<void, client_error>> open();
   asio::awaitable<std::expected<void, client_error>> negotiate_versions();
+  asio::awaitable<std::expected<void, client_error>> tls_handshake();
+  asio::awaitable<std::expected<void, client_error>> authenticate();
+  asio::awaitable<std::expected<msg::sasl_authenticate_response, client_error>> sasl_round(
+      byte_vector auth_bytes, int16_t version);
+  // One request/response on a connection that may still be opening (no ensure_open).
+  template <class Api>
+  asio::awaitable<std::expected<response<typename Api::response>, client_error>> exchange(
+      const typename Api::request& request, int16_t version, std::shared_ptr<const void> keepalive);
+  asio::ip::tcp::socket& tcp_socket() { return tls_stream_ ? tls_stream_->next_layer() : socket_; }
+  void fail(client_errc code, const std::string& reason);
   asio::awaitable<std::expected<raw_response, client_error>> send_frame(
       int16_t api_key, int16_t api_version, int32_t correlation_id, wire_writer frame,
       std::shared_ptr<const void> keepalive);
@@ -118,10 +144,16 @@ class connection : public std::enable_shared_from_this<connection> {
   int32_t node_id_;
   broker_address address_;
   connection_options options_;
-  asio::ssl::context tls_context_;
-  // TLS is not wired yet: with tls_ off, I/O goes to the plain socket underneath.
-  asio::ssl::stream<asio::ip::tcp::socket> stream_;
-  bool tls_ = false;
+  // Plaintext: I/O goes to socket_. TLS: tls_stream_ owns its own socket,
+  // built at open() from a context made for this connection (so that PEM
+  // files are read again at each reconnect).
+  asio::ip::tcp::socket socket_;
+  std::unique_ptr<asio::ssl::context> tls_context_;
+  std::optional<asio::ssl::stream<asio::ip::tcp::socket>> tls_stream_;
+  byte_vector tls_write_buffer_;
+  std::optional<std::chrono::steady_clock::time_point> reauth_due_;
+  std::optional<std::chrono::steady_clock::time_point> session_expiry_;
+  bool retiring_ = false;
   state state_ = state::idle;
   std::string close_reason_;
   asio::steady_timer connected_signal_;
@@ -150,7 +182,6 @@ template <class Api>
 asio::awaitable<std::expected<response<typename Api::response>, client_error>> connection::send(
     const typename Api::request& request, std::shared_ptr<const void> keepalive,
     std::optional<int16_t> forced_version) {
-  using result_type = std::expected<response<typename Api::response>, client_error>;
   if (auto opened = co_await ensure_open(); !opened) co_return std::unexpected(opened.error());
   auto version = forced_version ? forced_version : version_for<Api>();
   if (!version) {
@@ -159,18 +190,25 @@ asio::awaitable<std::expected<response<typename Api::response>, client_error>> c
                                                " supports no version of API " +
                                                std::to_string(Api::key) + " that klink speaks"});
   }
+  co_return co_await exchange<Api>(request, *version, std::move(keepalive));
+}
+
+template <class Api>
+asio::awaitable<std::expected<response<typename Api::response>, client_error>> connection::exchange(
+    const typename Api::request& request, int16_t version, std::shared_ptr<const void> keepalive) {
+  using result_type = std::expected<response<typename Api::response>, client_error>;
   const int32_t correlation_id = next_correlation_id();
   wire_writer frame;
-  encode_request_frame(frame, request, *version, correlation_id, options_.client_id);
-  auto raw = co_await send_frame(Api::key, *version, correlation_id, std::move(frame),
+  encode_request_frame(frame, request, version, correlation_id, options_.client_id);
+  auto raw = co_await send_frame(Api::key, version, correlation_id, std::move(frame),
                                  std::move(keepalive));
   if (!raw) co_return std::unexpected(raw.error());
   bytes_view body(raw->frame->data() + raw->body_offset, raw->frame->size() - raw->body_offset);
-  auto decoded = decode_response_body<typename Api::response>(body, *version);
+  auto decoded = decode_response_body<typename Api::response>(body, version);
   if (!decoded) {
     co_return std::unexpected(client_error{
         client_errc::decode, "cannot decode response of API " + std::to_string(Api::key) + " v" +
-                                 std::to_string(*version) + " from " + address_.to_string() + ": " +
+                                 std::to_string(version) + " from " + address_.to_string() + ": " +
                                  decoded.error().what + " at byte " +
                                  std::to_string(decoded.error().offset)});
   }
