@@ -1063,11 +1063,58 @@ def _cmd_start(args) -> int:
         if not sep:
             raise SystemExit(f"--config expects key=value, got {item!r}")
         extra[key] = value
+    listeners = []
+    if args.secure:
+        users = dict(DEFAULT_USERS)
+        if args.user:
+            users = {}
+            for item in args.user:
+                name, sep, password = item.partition("=")
+                if not sep:
+                    raise SystemExit(f"--user expects NAME=PASSWORD, got {item!r}")
+                users[name] = password
+        certs = None
+        if any(not spec.upper().startswith("SASL_PLAINTEXT") for spec in args.secure):
+            # Outside the workdir: a fresh start wipes the workdir, clients keep trusting the CA.
+            certs = generate_certs(Path(args.certs) if args.certs else _run_dir() / f"{args.name}-certs")
+        try:
+            listeners = [_parse_secure_spec(spec, users, certs) for spec in args.secure]
+        except (ValueError, TypeError) as e:
+            raise SystemExit(f"--secure: {e}")
     cluster = KafkaCluster(args.name, brokers=args.brokers, base_port=args.port, version=args.version,
-                           workdir=workdir, extra_broker_config=extra, daemon=True)
+                           workdir=workdir, extra_broker_config=extra, daemon=True, secure_listeners=listeners)
     cluster.start(fresh=not args.keep_data)
     print(cluster.bootstrap)
+    _print_secure(cluster)
     return 0
+
+
+def _parse_secure_spec(spec: str, users: dict[str, str], certs: Certs | None) -> SecureListener:
+    """PROTOCOL[:MECH[+MECH...]][,client_auth=..][,server_cert=..][,name=..][,reauth_ms=..]"""
+    head, *options = spec.split(",")
+    protocol, _, mechs = head.partition(":")
+    kwargs: dict = {"protocol": protocol.upper(), "users": dict(users), "certs": certs}
+    if mechs:
+        kwargs["mechanisms"] = [m.upper() for m in mechs.split("+")]
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or key not in ("client_auth", "server_cert", "name", "reauth_ms"):
+            raise ValueError(f"unknown option {option!r} (client_auth, server_cert, name, reauth_ms)")
+        kwargs[key] = int(value) if key == "reauth_ms" else value
+    listener = SecureListener(**kwargs)
+    listener.validate()
+    return listener
+
+
+def _print_secure(cluster: KafkaCluster):
+    # Only clusters with secured listeners print more than the bootstrap line.
+    for k, lst in enumerate(cluster.secure_listeners):
+        extra = ""
+        if lst.uses_sasl:
+            extra += f" mechanisms={'+'.join(lst.mechanisms)} users={','.join(lst.users)}"
+        if lst.uses_ssl:
+            extra += f" client_auth={lst.client_auth} server_cert={lst.server_cert} ca={lst.certs.ca_cert}"
+        print(f"{lst.name}\t{lst.protocol}\t{cluster.secure_bootstrap_for(k)}\t{extra.strip()}")
 
 
 def _cmd_stop(args) -> int:
@@ -1088,6 +1135,8 @@ def _cmd_status(args) -> int:
         running = c.running_brokers()
         state = "running" if len(running) == c.brokers else ("partial" if running else "stopped")
         print(f"{c.name}\t{state}\t{len(running)}/{c.brokers} brokers\tkafka {c.version}\t{c.bootstrap}\t{d}")
+        if args.name:
+            _print_secure(c)
     return 0
 
 
@@ -1114,6 +1163,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="default: <repo>/.klink-run/<name>")
     p.add_argument("--config", action="append", metavar="KEY=VALUE", help="extra broker config (repeatable)")
     p.add_argument("--keep-data", action="store_true", help="restart on the existing data instead of a fresh cluster")
+    p.add_argument("--secure", action="append", metavar="SPEC",
+                   help="add a secured listener (repeatable, listener k on port+10+10k): "
+                        "PROTOCOL[:MECH+MECH][,client_auth=none|requested|required][,server_cert=KIND]"
+                        "[,name=NAME][,reauth_ms=MS], e.g. SASL_SSL:SCRAM-SHA-512+PLAIN or SSL,client_auth=required")
+    p.add_argument("--user", action="append", metavar="NAME=PASSWORD",
+                   help=f"SASL user of the secured listeners (repeatable; default "
+                        f"{','.join(f'{u}={p}' for u, p in DEFAULT_USERS.items())})")
+    p.add_argument("--certs", metavar="DIR", help="certificate directory (default .klink-run/<name>-certs)")
     p.set_defaults(func=_cmd_start)
 
     p = sub.add_parser("stop", help="stop a cluster (SIGTERM, then SIGKILL)")

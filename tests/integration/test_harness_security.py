@@ -15,6 +15,8 @@ Run: /usr/bin/python3 -m pytest tests/integration/test_harness_security.py -x -q
 
 from __future__ import annotations
 
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -35,6 +37,7 @@ RUN_DIR = REPO_ROOT / ".klink-run"
 PORT = 25010
 OLD_PORT = 25110
 USER, PASSWORD = "klink", "klink-secret"
+REAUTH_MS = 600_000
 
 # librdkafka error codes
 AUTHENTICATION = ck.KafkaError._AUTHENTICATION
@@ -52,7 +55,7 @@ def cluster(certs):
     c = KafkaCluster("pytest-security", base_port=PORT, workdir=RUN_DIR / "pytest-security", secure_listeners=[
         SecureListener("SASL_SSL", ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"], certs=certs, name="SASL_TLS"),
         SecureListener("SSL", certs=certs, client_auth="required", name="MTLS"),
-        SecureListener("SASL_PLAINTEXT", ["PLAIN"], name="SASL_CLEAR"),
+        SecureListener("SASL_PLAINTEXT", ["PLAIN"], name="SASL_CLEAR", reauth_ms=REAUTH_MS),
         SecureListener("SSL", certs=certs, name="TLS"),
     ])
     c.start()
@@ -253,6 +256,38 @@ def test_sasl_plaintext_plain(cluster):
     assert_fails({**base, **sasl_conf("PLAIN", "nope")}, (AUTHENTICATION,), "Authentication failed")
     # The listener offers only PLAIN.
     assert_fails({**base, **sasl_conf("SCRAM-SHA-512", PASSWORD)}, (AUTHENTICATION,))
+
+
+def _plain_session_lifetime(port: int, user: str, password: str) -> tuple[int, int]:
+    """SaslHandshake v1 + SaslAuthenticate v1 (PLAIN) by hand: (error_code, session_lifetime_ms)."""
+    def call(sock, api_key, version, corr, body):
+        header = struct.pack(">hhih", api_key, version, corr, 4) + b"test"
+        sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
+        size = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))[0]
+        resp = sock.recv(size, socket.MSG_WAITALL)
+        assert struct.unpack(">i", resp[:4])[0] == corr
+        return resp[4:]
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        resp = call(sock, 17, 1, 1, struct.pack(">h", 5) + b"PLAIN")
+        assert struct.unpack(">h", resp[:2])[0] == 0, "PLAIN not enabled"
+        token = b"\0" + user.encode() + b"\0" + password.encode()
+        resp = call(sock, 36, 1, 2, struct.pack(">i", len(token)) + token)
+        error = struct.unpack(">h", resp[:2])[0]
+        pos = 2
+        msg_len = struct.unpack(">h", resp[pos:pos + 2])[0]
+        pos += 2 + max(msg_len, 0)
+        pos += 4 + struct.unpack(">i", resp[pos:pos + 4])[0]
+        return error, struct.unpack(">q", resp[pos:pos + 8])[0]
+
+
+def test_reauth_ms_sets_the_session_lifetime(cluster):
+    # KIP-368: the broker tells the client when it must re-authenticate.
+    port = cluster.secure_port(0, "SASL_CLEAR")
+    error, lifetime = _plain_session_lifetime(port, USER, cluster.password(USER, "PLAIN", "SASL_CLEAR"))
+    assert error == 0
+    assert 0 < lifetime <= REAUTH_MS
+    assert _plain_session_lifetime(port, USER, "nope")[0] == 58  # SASL_AUTHENTICATION_FAILED
 
 
 # ----------------------------------------------------------------------------
