@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <cstring>
@@ -73,6 +74,12 @@ std::expected<std::unique_ptr<asio::ssl::context>, std::string> make_tls_context
     // A key in the certificate's own PEM file is allowed.
     const std::string& key = tls.key_file.empty() ? tls.cert_file : tls.key_file;
     if (SSL_CTX_use_PrivateKey_file(native, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      // OpenSSL checks the key against the certificate while loading it.
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        return std::unexpected("private key " + key + " does not match certificate " +
+                               tls.cert_file);
+      }
       return std::unexpected("cannot load private key " + key +
                              " (unencrypted PEM expected): " + openssl_reason());
     }
