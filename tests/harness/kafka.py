@@ -276,6 +276,76 @@ def fetch_metadata(host: str, port: int, topics: list[str] | None = None, timeou
 
 
 # ----------------------------------------------------------------------------
+# SASL by hand (SaslHandshake v1 + SaslAuthenticate v1), to see whether a broker accepts
+# credentials now, independent of any client library's SASL code.
+
+
+@dataclass
+class SaslResult:
+    error: int                 # 0, or Kafka's error code (58 = SASL_AUTHENTICATION_FAILED)
+    message: str | None
+    session_lifetime_ms: int   # KIP-368; 0 = no re-authentication required
+
+
+def _sasl_call(sock, api_key: int, correlation_id: int, body: bytes) -> bytes:
+    header = struct.pack(">hhi", api_key, 1, correlation_id) + _encode_string("klink-harness")
+    sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
+    resp = _recv_exact(sock, struct.unpack(">i", _recv_exact(sock, 4))[0])
+    if struct.unpack(">i", resp[:4])[0] != correlation_id:
+        raise KafkaError("SASL response with a wrong correlation id")
+    return resp[4:]
+
+
+def _sasl_authenticate_round(sock, correlation_id: int, token: bytes) -> tuple[SaslResult, bytes]:
+    r = _Reader(_sasl_call(sock, 36, correlation_id, struct.pack(">i", len(token)) + token))
+    error, message = r.take(">h"), r.string()
+    n = r.take(">i")
+    data = r.data[r.pos:r.pos + max(n, 0)]
+    r.pos += max(n, 0)
+    return SaslResult(error, message, r.take(">q")), data
+
+
+def sasl_authenticate(host: str, port: int, mechanism: str, user: str, password: str, tls: bool = False,
+                      client_cert: tuple[Path, Path] | None = None, timeout: float = 10.0) -> SaslResult:
+    """Logs in once over SASL_PLAINTEXT (or SASL_SSL with `tls`, certificate not verified)."""
+    import hmac
+    import secrets
+    import ssl
+
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        raw.settimeout(timeout)
+        sock = raw
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            if client_cert:
+                ctx.load_cert_chain(*client_cert)
+            sock = ctx.wrap_socket(raw, server_hostname="localhost")
+        r = _Reader(_sasl_call(sock, 17, 1, _encode_string(mechanism)))
+        if (error := r.take(">h")) != 0:
+            return SaslResult(error, f"mechanism {mechanism} not enabled", 0)
+        if mechanism == "PLAIN":
+            return _sasl_authenticate_round(sock, 2, b"\0" + user.encode() + b"\0" + password.encode())[0]
+        digest = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}[mechanism]
+        nonce = secrets.token_urlsafe(18)
+        first_bare = f"n={user},r={nonce}"
+        result, server_first = _sasl_authenticate_round(sock, 2, ("n,," + first_bare).encode())
+        if result.error:
+            return result
+        fields = dict(item.split("=", 1) for item in server_first.decode().split(","))
+        if not fields["r"].startswith(nonce):
+            raise KafkaError("SCRAM server nonce does not extend the client's")
+        salted = hashlib.pbkdf2_hmac(digest, password.encode(), base64.b64decode(fields["s"]), int(fields["i"]))
+        client_key = hmac.digest(salted, b"Client Key", digest)
+        final_bare = f"c=biws,r={fields['r']}"
+        auth_message = f"{first_bare},{server_first.decode()},{final_bare}".encode()
+        signature = hmac.digest(hashlib.new(digest, client_key).digest(), auth_message, digest)
+        proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
+        return _sasl_authenticate_round(sock, 3, f"{final_bare},p={proof}".encode())[0]
+
+
+# ----------------------------------------------------------------------------
 # Processes
 
 
@@ -917,6 +987,34 @@ class KafkaCluster:
         for mech in mechs:
             self.scram_users[(mech, user)] = password
         self._after_security_change()
+        self._wait_for_login(user, password, mechs)
+
+    def _wait_for_login(self, user: str, password: str, mechanisms: list[str], timeout: float = 30.0):
+        # The tool returns once the controller committed the change; brokers replay it a moment later.
+        for k, lst in enumerate(self.secure_listeners):
+            mech = next((m for m in mechanisms if m in lst.scram_mechanisms), None)
+            if mech is None:
+                continue
+            for i in self.running_brokers():
+                deadline = time.monotonic() + timeout
+                while (result := self.sasl_login(user, password, mech, k, i)).error:
+                    if time.monotonic() > deadline:
+                        raise KafkaError(f"cluster {self.name}: broker {i} refuses the new {mech} password of "
+                                         f"{user} after {timeout:.0f}s: {result.message}")
+                    time.sleep(0.1)
+            return
+
+    def sasl_login(self, user: str, password: str, mechanism: str | None = None, listener: int | str = 0,
+                   broker: int = 0) -> SaslResult:
+        """One SASL login on a secured listener by hand (not librdkafka, not klink): error 0 when the
+        broker accepts the credentials now; session_lifetime_ms shows the listener's reauth_ms."""
+        lst = self.secure_listener(listener)
+        if not lst.uses_sasl:
+            raise KafkaError(f"cluster {self.name}: listener {lst.name} has no SASL")
+        client_cert = (lst.certs.client_cert, lst.certs.client_key) if lst.uses_ssl and lst.client_auth != "none" \
+            else None
+        return sasl_authenticate("127.0.0.1", self.secure_port(broker, listener), mechanism or lst.mechanisms[0],
+                                 user, password, tls=lst.uses_ssl, client_cert=client_cert)
 
     def delete_scram_user(self, user: str, mechanisms: list[str] | None = None):
         """Removes `user`'s SCRAM credentials (default: all SCRAM mechanisms of the listeners)."""
