@@ -150,6 +150,8 @@ int run_daemon(const config::config& cfg) {
   log::info("admin endpoint listening",
             {{"host", cfg.admin.host},
              {"port", admin.port()},
+             {"scheme", admin.https() ? "https" : "http"},
+             {"client_certificates", cfg.admin.tls && !cfg.admin.tls->client_ca_file.empty()},
              {"auth", cfg.admin.tokens_file.empty() ? "none" : "bearer tokens"}});
   log::info("klink running", {{"links", cfg.links.size()}, {"config", cfg.source_file}});
   io.run();

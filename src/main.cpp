@@ -30,7 +30,9 @@ int run(const std::filesystem::path& file) {
   try {
     return klink::run_daemon(cfg);
   } catch (const std::exception& e) {
-    klink::log::error("klink stopped by an unexpected error", {{"error", e.what()}});
+    // Start-up failures (admin port taken, unusable certificate) land here too:
+    // the message names the key and the file.
+    klink::log::error("klink cannot run", {{"error", e.what()}});
     return 1;
   }
 }

@@ -3,7 +3,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
+
+#include <boost/asio/ssl.hpp>
 
 #include "admin/admin_api.h"
 #include "config/config.h"
@@ -22,7 +25,8 @@ inline constexpr std::size_t max_header_fields = 100;
 class admin_server {
  public:
   // Binds the listener now, so a taken port fails start-up (throws
-  // std::runtime_error); loads the tokens file if the config names one.
+  // std::runtime_error); loads the tokens file and, for HTTPS ([admin.tls]),
+  // the certificate and key (an unusable one throws too).
   admin_server(asio::any_io_executor executor, const config::admin_config& cfg,
                const std::vector<std::unique_ptr<linker::link>>& links);
   ~admin_server();
@@ -31,6 +35,7 @@ class admin_server {
   void stop();
   // The bound port (the actual one when the config asked for port 0).
   std::uint16_t port() const { return port_; }
+  bool https() const { return tls_context_.has_value(); }
 
  private:
   asio::awaitable<void> accept_loop();
@@ -39,6 +44,7 @@ class admin_server {
   asio::any_io_executor executor_;
   asio::ip::tcp::acceptor acceptor_;
   admin_api api_;
+  std::optional<asio::ssl::context> tls_context_;
   std::uint16_t port_ = 0;
 };
 
