@@ -185,15 +185,16 @@ asio::awaitable<std::expected<void, client_error>> cluster::refresh_metadata(
 }
 
 // KIP-368 re-authentication by replacement: a connection whose SASL session
-// nears its end is no longer handed out; a fresh connection (new TLS
-// handshake, new SASL exchange, password read again) takes its place, and
-// the old one closes once its in-flight requests are answered. Callers ask
-// the cluster for a connection per request, so nothing keeps using the old
-// one. Chosen over in-band re-authentication (SaslHandshake + SaslAuthenticate
-// on the open connection) because that needs every other request held back
-// while the exchange runs, and the broker refuses a busy pipelined connection
-// that interleaves them; a reconnect every session lifetime (hours, normally)
-// costs one round of handshakes.
+// nears its end (85-90% of the lifetime the broker gave) is no longer handed
+// out; a fresh connection (new TLS handshake, new SASL exchange, password and
+// PEM files read again) takes its place, and the old one closes once its
+// in-flight requests are answered. Callers ask the cluster for a connection
+// per request, so nothing keeps sending on the old one. Chosen over in-band
+// re-authentication (SaslHandshake + SaslAuthenticate again on the open
+// connection) because that exchange must not interleave with other requests:
+// every new request would have to be held back while it runs, on connections
+// that are pipelined and rarely idle. The cost is one reconnect per session
+// lifetime (hours, normally). See src/kafka/SECURITY.md.
 void cluster::retire_expiring() {
   for (auto it = connections_.begin(); it != connections_.end();) {
     if (it->second->is_open() && it->second->reauthentication_due()) {

@@ -232,7 +232,7 @@ asio::awaitable<std::expected<void, client_error>> connection::tls_handshake() {
   // OpenSSL's own host check (SSL_set1_host / X509_VERIFY_PARAM_set1_ip_asc)
   // rather than asio::ssl::host_name_verification: it performs the same
   // X509_check_host / X509_check_ip, but a mismatch is then reported as the
-  // verify result ("Hostname mismatch", "IP address mismatch") instead of a
+  // verify result ("hostname mismatch", "IP address mismatch") instead of a
   // bare "certificate verify failed".
   if (not_ip) {
     // SNI carries host names only (RFC 6066), never IP literals.

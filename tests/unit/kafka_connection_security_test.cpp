@@ -405,6 +405,33 @@ TEST_F(kafka_connection_security, session_lifetime_replaces_the_connection) {
   c.close();
 }
 
+asio::awaitable<void> send_metadata(std::shared_ptr<connection> conn,
+                                    std::shared_ptr<std::optional<bool>> answered) {
+  msg::metadata_request request;
+  auto reply = co_await conn->send<msg::metadata_api>(request);
+  *answered = reply.has_value();
+}
+
+// A retired connection still delivers what is in flight, then closes.
+TEST_F(kafka_connection_security, retired_connection_closes_after_its_last_response) {
+  auto conn = connection::create(io_.get_executor(), 0, {"127.0.0.1", broker_.port()},
+                                 options(sasl_mechanism::plain));
+  ASSERT_TRUE(run(conn->ensure_open()));
+  auto answered = std::make_shared<std::optional<bool>>();
+  auto scenario = [&]() -> asio::awaitable<bool> {
+    asio::co_spawn(io_, send_metadata(conn, answered), asio::detached);
+    while (conn->in_flight() == 0)
+      co_await asio::post(io_.get_executor(), use_awaitable);
+    conn->retire();
+    EXPECT_TRUE(conn->is_open()) << "closed with a request in flight";
+    while (!answered->has_value())
+      co_await asio::post(io_.get_executor(), use_awaitable);
+    co_return **answered;
+  };
+  EXPECT_TRUE(run(scenario()));
+  EXPECT_TRUE(conn->is_closed());
+}
+
 TEST_F(kafka_connection_security, without_a_lifetime_no_replacement) {
   cluster c(io_.get_executor(), "source", {{"127.0.0.1", broker_.port()}},
             options(sasl_mechanism::plain));
