@@ -137,19 +137,43 @@ asio::awaitable<std::expected<std::vector<int64_t>, std::string>> link::source_e
   co_return co_await list_offsets(source_, topic, latest_timestamp, read_committed);
 }
 
-void link::note_reachability(kafka::cluster& cluster, bool reachable, const std::string& error) {
-  unreachable_error_[cluster.role()] = error;
-  auto [it, first] = reachable_.try_emplace(cluster.role(), !reachable);
-  if (it->second == reachable && !first) return;
+void link::note_reachability(kafka::cluster& cluster, const kafka::client_error* error) {
+  const bool reachable = error == nullptr;
+  const std::string& role = cluster.role();
+  unreachable_error_[role] = reachable ? "" : error->message;
+  // Wrong credentials or certificates: retrying cannot help until someone
+  // fixes them, so the link says FAILED and why, while retrying with backoff
+  // (a rewritten password file or certificate is read on the next attempt).
+  std::string failure;
+  if (!reachable && error->code == kafka::client_errc::authentication)
+    failure = "AUTHENTICATION_FAILED";
+  if (!reachable && error->code == kafka::client_errc::tls) failure = "TLS_FAILED";
+  if (!failure.empty()) ++authentication_failures_[role];
+  auto& last_failure = security_failure_[role];
+  const bool failure_changed = last_failure != failure;
+  last_failure = failure;
+
+  auto [it, first] = reachable_.try_emplace(role, !reachable);
+  if (it->second == reachable && !first && !failure_changed) return;
   it->second = reachable;
   if (reachable) {
     log::info("cluster reachable", {{"link", options_.name},
-                                    {"cluster", cluster.role()},
+                                    {"cluster", role},
                                     {"cluster_id", cluster.metadata().cluster_id},
                                     {"brokers", cluster.metadata().brokers.size()}});
+  } else if (!failure.empty()) {
+    log::error(failure == "TLS_FAILED"
+                   ? "TLS to the cluster failed: check ca_file, the broker's certificate and "
+                     "host name, and cert_file/key_file; retrying with backoff, no restart needed"
+                   : "authentication to the cluster failed: check the SASL mechanism, username "
+                     "and password; retrying with backoff, no restart needed",
+               {{"link", options_.name},
+                {"cluster", role},
+                {"reason", failure},
+                {"error", error->message}});
   } else {
     log::warn("cluster unreachable; retrying with backoff",
-              {{"link", options_.name}, {"cluster", cluster.role()}, {"error", error}});
+              {{"link", options_.name}, {"cluster", role}, {"error", error->message}});
   }
 }
 
@@ -160,7 +184,7 @@ asio::awaitable<bool> link::refresh_clusters() {
     std::vector<std::string> names;
     if (c == &destination_) names.assign(mirrored_.begin(), mirrored_.end());
     auto result = co_await c->refresh_metadata(names, c == &source_);
-    note_reachability(*c, result.has_value(), result ? "" : result.error().message);
+    note_reachability(*c, result ? nullptr : &result.error());
     ok = ok && result.has_value();
   }
   co_return ok;

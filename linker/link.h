@@ -88,11 +88,17 @@ class link {
   // and why not when it did not.
   bool reachable(const std::string& role) const;
   std::string unreachable_reason(const std::string& role) const;
+  // Why the link is FAILED as a whole ("AUTHENTICATION_FAILED", "TLS_FAILED":
+  // a cluster refuses klink's credentials or certificates), or "".
+  std::string failure_reason() const;
+  // Failed TLS handshakes and SASL authentications per cluster role, since start.
+  uint64_t authentication_failures(const std::string& role) const;
   const kafka::cluster& source() const { return source_; }
   const kafka::cluster& destination() const { return destination_; }
   const std::set<std::string>& mirrored_topics() const { return mirrored_; }
   // ACTIVE, PAUSED (every mirror paused), UNAVAILABLE (a cluster unreachable),
-  // FAILED (every mirror partition stopped by an error).
+  // FAILED (a cluster refuses klink's credentials or certificates, or every
+  // mirror partition stopped by an error).
   std::string_view state() const;
   int64_t lag_records() const;
   // Consumer-group partition offsets committed on the destination since
@@ -127,7 +133,7 @@ class link {
   asio::awaitable<bool> refresh_clusters();
   asio::awaitable<void> discover_topics();
   asio::awaitable<bool> set_up_mirror(const std::string& topic);
-  void note_reachability(kafka::cluster& cluster, bool reachable, const std::string& error);
+  void note_reachability(kafka::cluster& cluster, const kafka::client_error* error);
   asio::awaitable<bool> load_checkpoints();
   void record(const mirror::acknowledgement& ack);
   asio::awaitable<std::expected<void, std::string>> write_checkpoints();
@@ -176,6 +182,9 @@ class link {
   std::vector<std::pair<std::string, std::regex>> include_patterns_;
   std::map<std::string, bool> reachable_;                 // per cluster role, for state-change logs
   std::map<std::string, std::string> unreachable_error_;  // per cluster role, for /readyz
+  // Per cluster role: AUTHENTICATION_FAILED / TLS_FAILED while that lasts, else "".
+  std::map<std::string, std::string> security_failure_;
+  std::map<std::string, uint64_t> authentication_failures_;  // per cluster role, since start
   asio::awaitable<std::expected<std::vector<int64_t>, std::string>> source_end_offsets(
       const std::string& topic);
   asio::awaitable<void> paused_end_offsets_loop();

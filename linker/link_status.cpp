@@ -23,11 +23,27 @@ std::string link::unreachable_reason(const std::string& role) const {
   if (reachable(role)) return "";
   auto it = unreachable_error_.find(role);
   std::string reason = role + " cluster unreachable";
+  if (auto f = security_failure_.find(role); f != security_failure_.end() && !f->second.empty())
+    reason = role + " cluster refuses klink (" + f->second + ")";
   if (it != unreachable_error_.end() && !it->second.empty()) reason += ": " + it->second;
   return reason;
 }
 
+std::string link::failure_reason() const {
+  for (const char* role : {"source", "destination"}) {
+    auto it = security_failure_.find(role);
+    if (it != security_failure_.end() && !it->second.empty()) return it->second;
+  }
+  return "";
+}
+
+uint64_t link::authentication_failures(const std::string& role) const {
+  auto it = authentication_failures_.find(role);
+  return it == authentication_failures_.end() ? 0 : it->second;
+}
+
 std::string_view link::state() const {
+  if (!failure_reason().empty()) return "FAILED";
   if (!reachable("source") || !reachable("destination")) return "UNAVAILABLE";
   // Mirrors stopped for good (promoted, failed over) say nothing about the link.
   std::vector<const mirror::partition_mirror*> running;

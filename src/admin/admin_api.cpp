@@ -34,6 +34,18 @@ std::string partition_state_name(const linker::link& link, const mirror::partiti
   return s;
 }
 
+// What keeps the link from both clusters, for operators reading /v1/links.
+json link_error(const linker::link& l) {
+  std::string out;
+  for (const char* role : {"source", "destination"}) {
+    const auto reason = l.unreachable_reason(role);
+    if (reason.empty()) continue;
+    if (!out.empty()) out += "; ";
+    out += reason;
+  }
+  return out.empty() ? json(nullptr) : json(out);
+}
+
 bool known_action(const std::string& action) {
   return action == "pause" || action == "resume" || action == "promote" || action == "failover";
 }
@@ -164,14 +176,17 @@ http_reply admin_api::list_links() const {
       return l->reachable(role) && !c.metadata().cluster_id.empty() ? json(c.metadata().cluster_id)
                                                                     : json(nullptr);
     };
-    out.push_back({{"name", l->name()},
-                   {"state", l->state()},
-                   {"source_cluster_id", cluster_id(l->source(), "source")},
-                   {"destination_cluster_id", cluster_id(l->destination(), "destination")},
-                   {"source_reachable", l->reachable("source")},
-                   {"destination_reachable", l->reachable("destination")},
-                   {"mirror_count", l->mirror_topics().size()},
-                   {"lag_records", l->lag_records()}});
+    out.push_back(
+        {{"name", l->name()},
+         {"state", l->state()},
+         {"source_cluster_id", cluster_id(l->source(), "source")},
+         {"destination_cluster_id", cluster_id(l->destination(), "destination")},
+         {"source_reachable", l->reachable("source")},
+         {"destination_reachable", l->reachable("destination")},
+         {"mirror_count", l->mirror_topics().size()},
+         {"reason", l->failure_reason().empty() ? json(nullptr) : json(l->failure_reason())},
+         {"error", link_error(*l)},
+         {"lag_records", l->lag_records()}});
   }
   return json_reply(200, {{"links", out}});
 }

@@ -89,7 +89,11 @@ metrics::metrics(lag_clock& clock)
           "no answer (connection refused or lost, timed out) count as NETWORK_EXCEPTION")),
       offsets_committed_total_(family<prometheus::Counter>(
           *registry_, "klink_consumer_offsets_committed_total",
-          "Consumer-group partition offsets committed on the destination by the offset sync")) {}
+          "Consumer-group partition offsets committed on the destination by the offset sync")),
+      authentication_failures_total_(family<prometheus::Counter>(
+          *registry_, "klink_authentication_failures_total",
+          "Failed TLS handshakes and SASL authentications when connecting to a cluster "
+          "(link state FAILED while they last)")) {}
 
 metrics::link_series& metrics::link_of(const std::string& name) {
   auto [it, inserted] = links_.try_emplace(name);
@@ -102,6 +106,10 @@ metrics::link_series& metrics::link_of(const std::string& name) {
     s.produce_latency.histogram =
         &produce_latency_.Add({{"link", name}, {"cluster", "destination"}}, latency_bounds());
     s.offsets_committed.counter = &offsets_committed_total_.Add({{"link", name}});
+    s.source_authentication_failures.counter =
+        &authentication_failures_total_.Add({{"link", name}, {"cluster", "source"}});
+    s.destination_authentication_failures.counter =
+        &authentication_failures_total_.Add({{"link", name}, {"cluster", "destination"}});
   }
   return it->second;
 }
@@ -124,6 +132,10 @@ void metrics::update_link(link_series& s, const linker::link& l) {
     advance(*it->second.counter, count, it->second.seen);
   }
   advance(*s.offsets_committed.counter, l.consumer_offsets_committed(), s.offsets_committed.seen);
+  advance(*s.source_authentication_failures.counter, l.authentication_failures("source"),
+          s.source_authentication_failures.seen);
+  advance(*s.destination_authentication_failures.counter, l.authentication_failures("destination"),
+          s.destination_authentication_failures.seen);
 }
 
 metrics::partition_series& metrics::partition(const std::string& link,

@@ -58,6 +58,8 @@ class metrics {
     histogram_series fetch_latency;
     histogram_series produce_latency;
     counter_series offsets_committed;
+    counter_series source_authentication_failures;
+    counter_series destination_authentication_failures;
     std::map<mirror::kafka_error_key, counter_series> kafka_errors;
   };
 
@@ -80,6 +82,7 @@ class metrics {
   prometheus::Family<prometheus::Histogram>& produce_latency_;
   prometheus::Family<prometheus::Counter>& kafka_errors_total_;
   prometheus::Family<prometheus::Counter>& offsets_committed_total_;
+  prometheus::Family<prometheus::Counter>& authentication_failures_total_;
   std::map<std::tuple<std::string, std::string, int32_t>, partition_series> partitions_;
   std::map<std::pair<std::string, std::string>, topic_series> topics_;
   std::map<std::string, link_series> links_;

@@ -300,7 +300,7 @@ bootstrap_servers = ["127.0.0.1:19092"]
 replication_factor = 3
 )",
      "t.toml:5:1: links[0].source.replication_factor: unknown key; expected one of: "
-     "bootstrap_servers, client_id"},
+     "bootstrap_servers, client_id, security_protocol, tls, sasl"},
     {"unknown_key_in_second_link", R"([[links]]
 name = "a"
 [links.source]
