@@ -153,6 +153,7 @@ class link {
   int64_t remaining(const std::string& topic, const std::vector<int64_t>& cut) const;
   switch_result final_result(const std::string& topic, std::string action,
                              const std::vector<int64_t>* cut) const;
+  switch_outcome unknown_topic(const std::string& topic) const;
   switch_outcome already_switched(const std::string& topic, std::string_view action) const;
 
   asio::any_io_executor executor_;

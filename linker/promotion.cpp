@@ -188,6 +188,11 @@ switch_result link::final_result(const std::string& topic, std::string action,
   return result;
 }
 
+switch_outcome link::unknown_topic(const std::string& topic) const {
+  return {switch_status::unknown_topic,
+          "link " + options_.name + " mirrors no topic \"" + topic + "\"", 0};
+}
+
 switch_outcome link::already_switched(const std::string& topic, std::string_view action) const {
   const auto current = phase(topic);
   const auto* record = record_of(topic);
@@ -218,8 +223,7 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::promote(
   for (const auto& topic : topics) {
     if (out.contains(topic)) continue;
     if (!std::ranges::binary_search(known, topic)) {
-      out[topic] = {switch_status::unknown_topic,
-                    "link " + options_.name + " mirrors no topic \"" + topic + "\"", 0};
+      out[topic] = unknown_topic(topic);
       continue;
     }
     const auto current = phase(topic);
@@ -392,8 +396,7 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::failover(
   for (const auto& topic : topics) {
     if (out.contains(topic)) continue;
     if (!std::ranges::binary_search(known, topic)) {
-      out[topic] = {switch_status::unknown_topic,
-                    "link " + options_.name + " mirrors no topic \"" + topic + "\"", 0};
+      out[topic] = unknown_topic(topic);
       continue;
     }
     const auto current = phase(topic);

@@ -8,6 +8,8 @@ import re
 import urllib.error
 import urllib.request
 
+from kafka_checks import wait_until
+
 
 def http(url: str, method: str = "GET", body: bytes | str | None = None,
          token: str | None = None, timeout: float = 10.0) -> tuple[int, str, dict]:
@@ -67,3 +69,21 @@ def sample(samples: dict, name: str, **labels) -> float:
     return samples[key]
 
 
+
+
+def mirror_url(proc, topic: str, link: str = "test") -> str:
+    return f"{proc.admin_url}/v1/links/{link}/mirrors/{topic}"
+
+
+def wait_caught_up(proc, topic: str, timeout: float = 60.0) -> dict:
+    """The mirror's JSON once the admin endpoint reports it has partitions, knows their
+    source end, and has no lag."""
+    def caught_up():
+        status, body, _ = http(mirror_url(proc, topic))
+        if status != 200:
+            return None
+        doc = json.loads(body)
+        return doc if doc["lag_records"] == 0 and doc["partitions"] and all(
+            p["source_end_offset"] is not None and p["source_end_offset"] > 0 for p in doc["partitions"]) else None
+
+    return wait_until(caught_up, timeout, f"mirror {topic} caught up per the admin endpoint")

@@ -9,7 +9,7 @@ import json
 import socket
 import time
 
-from admin_client import assert_error, get_json, http, sample, scrape
+from admin_client import assert_error, get_json, http, mirror_url, sample, scrape, wait_caught_up
 from kafka_checks import watermarks, wait_until
 
 PARTITIONS = 3
@@ -38,20 +38,6 @@ def independent_lag(source, dest, topic: str) -> dict[int, int]:
     return {p: src[p][1] - dst[p][1] for p in src}
 
 
-def mirror_url(proc, topic: str, link: str = "test") -> str:
-    return f"{proc.admin_url}/v1/links/{link}/mirrors/{topic}"
-
-
-def wait_caught_up(proc, topic: str, timeout: float = 60.0) -> dict:
-    def caught_up():
-        status, body, _ = http(mirror_url(proc, topic))
-        if status != 200:
-            return None
-        doc = json.loads(body)
-        return doc if doc["lag_records"] == 0 and all(
-            p["source_end_offset"] is not None and p["source_end_offset"] > 0 for p in doc["partitions"]) else None
-
-    return wait_until(caught_up, timeout, f"mirror {topic} caught up per the admin endpoint")
 
 
 # ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from admin_client import assert_error, get_json, http, sample, scrape
+from admin_client import assert_error, get_json, http, mirror_url, sample, scrape, wait_caught_up
 from conftest import RUN_DIR
 from harness.kafka import KafkaCluster
 from kafka_checks import (committed_offsets, compare_partitions, consume_all, end_offsets, unique_topic,
@@ -54,9 +54,6 @@ def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> N
         c.close()
 
 
-def mirror_url(proc, topic: str) -> str:
-    return f"{proc.admin_url}/v1/links/test/mirrors/{topic}"
-
 
 def call(proc, topic: str, action: str, timeout_ms: int = 30000) -> tuple[int, dict]:
     status, body, _ = http(f"{mirror_url(proc, topic)}:{action}", "POST", json.dumps({"timeout_ms": timeout_ms}),
@@ -82,17 +79,6 @@ def wait_state(proc, topic: str, state: str, timeout: float = 30.0) -> dict:
 
     return wait_until(reached, timeout, f"mirror {topic} in state {state}")
 
-
-def wait_caught_up(proc, topic: str, timeout: float = 60.0) -> dict:
-    def caught_up():
-        status, body, _ = http(mirror_url(proc, topic))
-        if status != 200:
-            return None
-        doc = json.loads(body)
-        return doc if doc["lag_records"] == 0 and doc["partitions"] and all(
-            p["source_end_offset"] is not None and p["source_end_offset"] > 0 for p in doc["partitions"]) else None
-
-    return wait_until(caught_up, timeout, f"mirror {topic} caught up per the admin endpoint")
 
 
 def assert_no_klink_writes(dest_bootstrap: str, topic: str, expected_ends: dict[int, int]) -> None:
