@@ -65,6 +65,9 @@ struct partition_mirror {
   int64_t source_high_watermark = -1;
   int64_t source_last_stable_offset = -1;
   int64_t source_log_start_offset = -1;
+  // KIP-392: the broker the source leader asked klink to fetch this partition
+  // from (a replica in klink's client_rack), or -1 to fetch from the leader.
+  int32_t preferred_read_replica = -1;
 
   // Destination side.
   std::deque<outbound_batch> ready;       // transformed, not yet sent

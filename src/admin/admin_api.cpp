@@ -212,6 +212,7 @@ json admin_api::mirror_json(const linker::link& link, const std::string& topic,
                   {"destination_end_offset", nullable(p->next_destination_offset)},
                   {"lag_records", partition_lag},
                   {"lag_seconds", stopped ? 0.0 : clock_.lag_seconds(link.name(), *p, now)},
+                  {"preferred_read_replica", nullable(p->preferred_read_replica)},
                   {"last_error", p->error.empty() ? json(nullptr) : json(p->error)}});
   }
   json out{{"source_topic", topic},
