@@ -31,6 +31,9 @@ struct mirror_options {
   std::chrono::milliseconds request_timeout{30000};
   std::chrono::milliseconds retry_backoff{100};
   std::chrono::milliseconds retry_backoff_max{5000};
+  // KIP-392: klink's rack, sent in Fetch so the source leader can point each
+  // partition at a replica in the same rack.
+  std::string rack_id;  // empty: always fetch from leaders
 };
 
 struct partition_start {
