@@ -196,6 +196,8 @@ def test_probes_and_service_use_the_admin_port(helm):
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin", "scheme": "HTTP"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin", "scheme": "HTTP"}
     assert m["Service"]["spec"]["ports"][0]["targetPort"] == "admin"
+    # Failover needs the admin endpoint precisely while a cluster is down (pod not ready).
+    assert m["Service"]["spec"]["publishNotReadyAddresses"] is True
     assert 'listen = "0.0.0.0:9100"' in m["ConfigMap"]["data"]["klink.toml"]
     assert c["command"] == ["klink", "run", "--config", "/etc/klink/klink.toml"]
     assert {"mountPath": "/etc/klink", "name": "config", "readOnly": True} in c["volumeMounts"]
