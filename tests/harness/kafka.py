@@ -511,9 +511,12 @@ class KafkaCluster:
                  workdir: str | os.PathLike | None = None, extra_broker_config: dict | None = None,
                  daemon: bool = False, heap: list[str] | None = None, start_timeout: float = 120.0,
                  secure_listener: SecureListener | None = None,
-                 secure_listeners: list[SecureListener] | None = None):
+                 secure_listeners: list[SecureListener] | None = None,
+                 broker_racks: list[str] | None = None):
         if not 1 <= brokers <= 9:
             raise ValueError("brokers must be 1..9")
+        if broker_racks is not None and len(broker_racks) != brokers:
+            raise ValueError(f"broker_racks names {len(broker_racks)} racks for {brokers} brokers")
         if secure_listener is not None and secure_listeners:
             raise ValueError("pass secure_listener or secure_listeners, not both")
         listeners = [secure_listener] if secure_listener is not None else list(secure_listeners or [])
@@ -538,6 +541,8 @@ class KafkaCluster:
         self.version = version
         self.workdir = Path(workdir) if workdir else REPO_ROOT / ".klink-run" / name
         self.extra_broker_config = dict(extra_broker_config or {})
+        # broker.rack of broker i (KIP-36 placement, KIP-392 nearest-replica reads); None: no racks.
+        self.broker_racks = list(broker_racks) if broker_racks is not None else None
         self.daemon = daemon
         self.heap = list(heap or DEFAULT_HEAP)
         self.start_timeout = start_timeout
@@ -658,6 +663,8 @@ class KafkaCluster:
         if major_version(self.version) >= 4:
             config["share.coordinator.state.topic.replication.factor"] = str(min(n, 3))
             config["share.coordinator.state.topic.min.isr"] = str(min(n, 2))
+        if self.broker_racks is not None:
+            config["broker.rack"] = self.broker_racks[i]
         if self.secure_listeners:
             config.update(self._secure_config(i))
         config.update({k: str(v) for k, v in self.extra_broker_config.items()})
@@ -856,7 +863,8 @@ class KafkaCluster:
     def _save_state(self):
         state = {"name": self.name, "brokers": self.brokers, "base_port": self.base_port,
                  "version": self.version, "cluster_id": self.cluster_id,
-                 "extra_broker_config": self.extra_broker_config, "bootstrap": self.bootstrap,
+                 "extra_broker_config": self.extra_broker_config, "broker_racks": self.broker_racks,
+                 "bootstrap": self.bootstrap,
                  "secure_listeners": [lst.to_state() for lst in self.secure_listeners],
                  "scram_users": [[m, u, p] for (m, u), p in sorted(self.scram_users.items())]}
         if self.secure_listeners:
@@ -871,6 +879,7 @@ class KafkaCluster:
         cluster = cls(state["name"], brokers=state["brokers"], base_port=state["base_port"],
                       version=state["version"], workdir=workdir,
                       extra_broker_config=state.get("extra_broker_config"), daemon=True,
+                      broker_racks=state.get("broker_racks"),
                       secure_listeners=[SecureListener.from_state(x) for x in state.get("secure_listeners", [])])
         cluster.cluster_id = state.get("cluster_id")
         if "scram_users" in state:
