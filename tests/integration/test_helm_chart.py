@@ -22,7 +22,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+
+try:
+    import yaml
+except ImportError:
+    pytest.fail("PyYAML missing for /usr/bin/python3: run scripts/setup (installs python3-yaml)", pytrace=False)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "helm" / "klink"
