@@ -4,7 +4,11 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -77,7 +81,139 @@ std::string_view to_string(security_protocol protocol) noexcept {
 }
 
 std::string_view to_string(start_position start) noexcept {
-  return start == start_position::latest ? "latest" : "earliest";
+  switch (start) {
+    case start_position::earliest:
+      return "earliest";
+    case start_position::latest:
+      return "latest";
+    case start_position::timestamp:
+      return "timestamp";
+  }
+  return "earliest";
+}
+
+std::expected<std::int64_t, std::string> parse_rfc3339_ms(std::string_view text) {
+  std::size_t i = 0;
+  auto number = [&](std::size_t n, int& value) {
+    if (i + n > text.size()) return false;
+    value = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      const char c = text[i + k];
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + (c - '0');
+    }
+    i += n;
+    return true;
+  };
+  auto one_of_chars = [&](std::string_view chars) {
+    if (i >= text.size() || chars.find(text[i]) == std::string_view::npos) return false;
+    ++i;
+    return true;
+  };
+  using std::unexpected;
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!number(4, year) || !one_of_chars("-") || !number(2, month) || !one_of_chars("-") ||
+      !number(2, day)) {
+    return unexpected("the date must be YYYY-MM-DD");
+  }
+  // RFC 3339 allows a lowercase 't' and, as TOML does, a space.
+  if (!one_of_chars("Tt ")) return unexpected("a 'T' and a time must follow the date");
+  if (!number(2, hour) || !one_of_chars(":") || !number(2, minute) || !one_of_chars(":") ||
+      !number(2, second)) {
+    return unexpected("the time must be hh:mm:ss");
+  }
+  int millis = 0;
+  if (one_of_chars(".")) {
+    const std::size_t first = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      if (i - first < 3) millis = millis * 10 + (text[i] - '0');
+      ++i;
+    }
+    if (i == first) return unexpected("a '.' must be followed by fraction digits");
+    for (std::size_t k = i - first; k < 3; ++k)
+      millis *= 10;
+  }
+  int offset_minutes = 0;
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
+    const int sign = text[i] == '-' ? -1 : 1;
+    ++i;
+    int oh = 0, om = 0;
+    if (!number(2, oh) || !one_of_chars(":") || !number(2, om)) {
+      return unexpected("the UTC offset must be +hh:mm or -hh:mm");
+    }
+    if (oh > 23 || om > 59) return unexpected("the UTC offset is out of range");
+    offset_minutes = sign * (oh * 60 + om);
+  } else if (!one_of_chars("Zz")) {
+    return unexpected(i == text.size() ? "a UTC offset must follow the time: Z, +hh:mm or -hh:mm"
+                                       : "a UTC offset (Z, +hh:mm or -hh:mm) must follow the time");
+  }
+  if (i != text.size()) return unexpected("unexpected text after the UTC offset");
+
+  const std::chrono::year_month_day date{std::chrono::year(year),
+                                         std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok()) return unexpected("no such date");
+  // 60 is a leap second; it counts as the first second of the next minute.
+  if (hour > 23 || minute > 59 || second > 60) return unexpected("the time is out of range");
+  const std::int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
+  const std::int64_t ms =
+      ((days * 24 + hour) * 60 + minute - offset_minutes) * 60000 + second * 1000 + millis;
+  if (ms < 0) return unexpected("it is before 1970-01-01T00:00:00Z");
+  return ms;
+}
+
+namespace {
+
+// host:port in a form where equal strings mean the same listener.
+std::string normalized_address(std::string_view entry) {
+  std::string host;
+  std::string port;
+  if (!entry.empty() && entry.front() == '[') {
+    const auto close = entry.find(']');
+    host = std::string(entry.substr(1, close == std::string_view::npos ? entry.npos : close - 1));
+    if (close != std::string_view::npos && close + 1 < entry.size()) {
+      port = std::string(entry.substr(close + 2));
+    }
+  } else if (const auto colon = entry.rfind(':'); colon != std::string_view::npos) {
+    host = std::string(entry.substr(0, colon));
+    port = std::string(entry.substr(colon + 1));
+  } else {
+    host = std::string(entry);
+  }
+  std::ranges::transform(host, host.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (host == "127.0.0.1" || host == "::1") host = "localhost";
+  return host + ":" + port;
+}
+
+// The first bootstrap entry of `a` that also names a listener of `b`.
+std::optional<std::string> shared_address(const cluster_config& a, const cluster_config& b) {
+  for (const auto& x : a.bootstrap_servers) {
+    const std::string nx = normalized_address(x);
+    for (const auto& y : b.bootstrap_servers) {
+      if (nx == normalized_address(y)) return x;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool same_cluster(const cluster_config& a, const cluster_config& b) {
+  return shared_address(a, b).has_value();
+}
+
+std::vector<std::string> mirror_prefixes_into_source(const config& cfg, const link_config& link) {
+  std::vector<std::string> out;
+  // Also when `link` is not (yet) one of cfg's links, e.g. while a reload is checked.
+  if (!link.topic_prefix.empty() && same_cluster(link.source, link.destination)) {
+    out.push_back(link.topic_prefix);
+  }
+  for (const auto& other : cfg.links) {
+    if (other.topic_prefix.empty() || !same_cluster(other.destination, link.source)) continue;
+    if (std::ranges::find(out, other.topic_prefix) == out.end()) out.push_back(other.topic_prefix);
+  }
+  return out;
 }
 
 namespace {
@@ -218,8 +354,14 @@ class reader {
   link_config read_link(const scope& s) const;
   cluster_config read_cluster(const scope& link, std::string_view key, bool destination,
                               const std::string& link_name) const;
-  topic_filter read_topics(const scope& link) const;
+  void read_topics(const scope& link, link_config& out) const;
+  std::string read_prefix(const scope& topics) const;
+  std::vector<std::string> read_sync_configs(const scope& topics) const;
   mirror_config read_mirror(const scope& link) const;
+  void read_start(const scope& mirror, mirror_config& out) const;
+  // Links that would mirror topics back where they came from; needs every link.
+  void check_loops(const std::vector<link_config>& links,
+                   const std::vector<toml::source_position>& prefix_at) const;
   consumer_offsets_config read_consumer_offsets(const scope& link) const;
   void check_patterns(const scope& s, std::string_view key,
                       const std::vector<std::string>& patterns, std::string_view subject) const;
@@ -581,13 +723,33 @@ cluster_config reader::read_cluster(const scope& link, std::string_view key, boo
                                     const std::string& link_name) const {
   const std::string hint = "[links." + std::string(key) + "] with bootstrap_servers";
   scope s = required_table(link, key, hint);
+  cluster_config out;
   if (destination) {
+    // Before the unknown-key check, so the message says why rather than "unknown key".
+    if (const auto* r = find(s, "client_rack")) {
+      fail(*r, s.child("client_rack"),
+           "client_rack applies to fetching from the source (KIP-392: read from the nearest "
+           "replica); klink only produces to the destination, so set it in [links.source] or "
+           "remove it");
+    }
     check_keys(s, {"bootstrap_servers", "client_id", "replication_factor", "security_protocol",
                    "tls", "sasl"});
   } else {
-    check_keys(s, {"bootstrap_servers", "client_id", "security_protocol", "tls", "sasl"});
+    check_keys(
+        s, {"bootstrap_servers", "client_id", "client_rack", "security_protocol", "tls", "sasl"});
+    if (auto rack = string(s, "client_rack")) {
+      const bool printable =
+          std::ranges::all_of(*rack, [](char c) { return c >= 0x21 && c <= 0x7e; });
+      if (rack->empty() || rack->size() > 255 || !printable) {
+        fail(*find(s, "client_rack"), s.child("client_rack"),
+             "invalid rack " + in_quotes(*rack) +
+                 "; use the broker.rack value of the source brokers nearest to klink: 1..255 "
+                 "printable ASCII characters without spaces (remove the key to fetch from "
+                 "leaders)");
+      }
+      out.client_rack = *rack;
+    }
   }
-  cluster_config out;
   out.protocol = one_of<security_protocol>(s, "security_protocol",
                                            {{"PLAINTEXT", security_protocol::plaintext},
                                             {"SSL", security_protocol::ssl},
@@ -645,14 +807,92 @@ cluster_config reader::read_cluster(const scope& link, std::string_view key, boo
   return out;
 }
 
-topic_filter reader::read_topics(const scope& link) const {
+void reader::read_topics(const scope& link, link_config& out) const {
   scope s = required_table(link, "topics", "[links.topics] with include = [\"regex\", ...]");
-  check_keys(s, {"include", "exclude"});
+  check_keys(s, {"include", "exclude", "prefix", "refresh_interval_ms", "sync_configs"});
   auto include = string_array(s, "include", true, "include = [\"topic-regex\", ...]");
   auto exclude = string_array(s, "exclude", false, "exclude = [\"topic-regex\", ...]");
   check_patterns(s, "include", include, "topic name");
   if (!exclude.empty()) check_patterns(s, "exclude", exclude, "topic name");
-  return topic_filter(std::move(include), std::move(exclude));
+  out.topics = topic_filter(std::move(include), std::move(exclude));
+  out.topic_prefix = read_prefix(s);
+  // Below 100 ms discovery would only load the source's controller; tests use short ones.
+  if (auto v = integer(s, "refresh_interval_ms", 100, 86400000,
+                       "milliseconds between topic discoveries and config syncs; default 30000")) {
+    out.topic_refresh_interval_ms = static_cast<std::int32_t>(*v);
+  }
+  if (find(s, "sync_configs") != nullptr) out.sync_configs = read_sync_configs(s);
+}
+
+// Kafka's topic-name rules (legal characters, at most 249 characters) for
+// the part every mirror name shares; the runtime checks each full name.
+std::string reader::read_prefix(const scope& topics) const {
+  auto prefix = string(topics, "prefix");
+  if (!prefix) return {};
+  const toml::node& at = *find(topics, "prefix");
+  const std::string key = topics.child("prefix");
+  for (char c : *prefix) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      fail(at, key,
+           "invalid character " + in_quotes(std::string_view(&c, 1)) + " in prefix " +
+               in_quotes(*prefix) +
+               "; Kafka topic names allow only ASCII letters, digits, '.', '_' and '-'");
+    }
+  }
+  if (prefix->size() >= 249) {
+    fail(at, key,
+         "prefix is " + std::to_string(prefix->size()) +
+             " characters long; Kafka topic names are at most 249 characters and a mirror "
+             "name is the prefix plus the source topic's name, so use at most 248");
+  }
+  if (prefix->starts_with("__")) {
+    fail(at, key,
+         "prefix " + in_quotes(*prefix) +
+             " starts with \"__\", which marks internal topics (never mirrored, hidden by "
+             "tools); choose another prefix");
+  }
+  return *prefix;
+}
+
+std::vector<std::string> reader::read_sync_configs(const scope& topics) const {
+  auto names =
+      string_array(topics, "sync_configs", false, "sync_configs = [\"retention.ms\", ...]");
+  const toml::array& arr = *find(topics, "sync_configs")->as_array();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    const std::string path = topics.child("sync_configs") + "[" + std::to_string(i) + "]";
+    const toml::node& at = *arr.get(i);
+    const bool shaped = !name.empty() && name.front() != '.' && name.back() != '.' &&
+                        name.find("..") == std::string::npos &&
+                        std::ranges::all_of(name, [](char c) {
+                          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.';
+                        });
+    if (!shaped) {
+      fail(at, path,
+           in_quotes(name) +
+               " is not a topic config name; write Kafka's names: lowercase letters, digits and "
+               "dots, e.g. \"retention.ms\"");
+    }
+    if (name == "compression.type") {
+      fail(at, path,
+           "compression.type cannot be synced: mirrors keep compression.type=producer so that "
+           "batches stay byte-for-byte as on the source; remove it");
+    }
+    if (name == "message.timestamp.before.max.ms" || name == "message.timestamp.after.max.ms") {
+      fail(at, path,
+           name +
+               " cannot be synced: klink sets it on mirrors so that old records are accepted "
+               "whatever their age; remove it");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (names[j] == name) {
+        fail(at, path,
+             "duplicate " + in_quotes(name) + " (also sync_configs[" + std::to_string(j) +
+                 "]); name each config once");
+      }
+    }
+  }
+  return names;
 }
 
 // Compiles each pattern here so that a bad one is blamed at its own position.
@@ -702,10 +942,7 @@ mirror_config reader::read_mirror(const scope& link) const {
   if (!s) return out;
   check_keys(*s, {"start", "fetch_max_wait_ms", "fetch_max_bytes", "partition_fetch_max_bytes",
                   "max_buffered_bytes", "max_in_flight", "request_timeout_ms"});
-  out.start =
-      one_of<start_position>(
-          *s, "start", {{"earliest", start_position::earliest}, {"latest", start_position::latest}})
-          .value_or(out.start);
+  read_start(*s, out);
   if (auto v = integer(*s, "fetch_max_wait_ms", 0, 60000, "milliseconds")) {
     out.fetch_max_wait_ms = static_cast<std::int32_t>(*v);
   }
@@ -755,6 +992,51 @@ mirror_config reader::read_mirror(const scope& link) const {
   return out;
 }
 
+void reader::read_start(const scope& mirror, mirror_config& out) const {
+  const toml::node* n = find(mirror, "start");
+  if (n == nullptr) return;
+  const std::string key = mirror.child("start");
+  const std::string accepted =
+      "expected earliest, latest or an RFC 3339 timestamp with a UTC offset, e.g. "
+      "\"2026-11-01T00:00:00Z\", \"2026-11-01T00:00:00.250Z\" or \"2026-11-01T02:00:00+02:00\"";
+  std::string text;
+  if (const auto* v = n->as_string()) {
+    text = v->get();
+  } else if (const auto* dt = n->as_date_time()) {
+    // An unquoted TOML date-time is the same timestamp; a local one has no zone.
+    const toml::date_time& d = dt->get();
+    if (!d.offset) {
+      fail(*n, key, "this date-time has no UTC offset; add Z or +hh:mm/-hh:mm; " + accepted);
+    }
+    const int off = d.offset->minutes;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04u-%02u-%02uT%02u:%02u:%02u.%09u%c%02d:%02d",
+                  unsigned{d.date.year}, unsigned{d.date.month}, unsigned{d.date.day},
+                  unsigned{d.time.hour}, unsigned{d.time.minute}, unsigned{d.time.second},
+                  unsigned{d.time.nanosecond}, off < 0 ? '-' : '+', std::abs(off) / 60,
+                  std::abs(off) % 60);
+    text = buf;
+  } else {
+    fail(*n, key, "expected a string, got " + std::string(type_name(*n)) + "; " + accepted);
+  }
+  if (text == "earliest") {
+    out.start = start_position::earliest;
+  } else if (text == "latest") {
+    out.start = start_position::latest;
+  } else if (auto ms = parse_rfc3339_ms(text)) {
+    out.start = start_position::timestamp;
+    out.start_timestamp_ms = *ms;
+  } else if (!text.empty() && std::isdigit(static_cast<unsigned char>(text.front()))) {
+    fail(*n, key, "invalid timestamp " + in_quotes(text) + ": " + ms.error() + "; " + accepted);
+  } else {
+    std::string message = accepted + "; got " + in_quotes(text);
+    for (std::string_view word : {"earliest", "latest"}) {
+      if (edit_distance(text, word) <= 2) message += " (did you mean " + in_quotes(word) + "?)";
+    }
+    fail(*n, key, std::move(message));
+  }
+}
+
 bool valid_link_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   return std::ranges::all_of(name, [](char c) {
@@ -775,7 +1057,7 @@ link_config reader::read_link(const scope& s) const {
   out.name = *name;
   out.source = read_cluster(s, "source", false, out.name);
   out.destination = read_cluster(s, "destination", true, out.name);
-  out.topics = read_topics(s);
+  read_topics(s, out);
   out.mirror = read_mirror(s);
   out.consumer_offsets = read_consumer_offsets(s);
   return out;
@@ -803,6 +1085,7 @@ config reader::read(const toml::table& root_table) {
     fail(*links, "links", "expected an array of tables ([[links]]), got " + got);
   }
   std::map<std::string, toml::source_position> names;
+  std::vector<toml::source_position> prefix_at;  // where to blame a loop, per link
   for (std::size_t i = 0; i < arr->size(); ++i) {
     const toml::table& t = *arr->get(i)->as_table();
     scope s{t, "links[" + std::to_string(i) + "]", position_of(t, position_of(*arr, root.pos))};
@@ -815,8 +1098,93 @@ config reader::read(const toml::table& root_table) {
                std::to_string(it->second.line) + "); link names must be unique");
     }
     out.links.push_back(std::move(link));
+    const toml::node* topics = t.get("topics");
+    const toml::node* prefix = topics->as_table()->get("prefix");
+    prefix_at.push_back(prefix != nullptr ? prefix->source().begin : position_of(*topics, s.pos));
   }
+  check_loops(out.links, prefix_at);
   return out;
+}
+
+void reader::check_loops(const std::vector<link_config>& links,
+                         const std::vector<toml::source_position>& prefix_at) const {
+  auto prefix_key = [](std::size_t i) { return "links[" + std::to_string(i) + "].topics.prefix"; };
+  auto named = [&](std::size_t i) {
+    return in_quotes(links[i].name) + " (links[" + std::to_string(i) + "])";
+  };
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    const auto shared = shared_address(links[i].source, links[i].destination);
+    if (shared && links[i].topic_prefix.empty()) {
+      fail(prefix_at[i], prefix_key(i),
+           "link " + named(i) + " mirrors a cluster into itself (source and destination share " +
+               in_quotes(*shared) +
+               ") without a prefix: it would mirror into its own source topics; set prefix = "
+               "\"...\" in [links.topics]");
+    }
+  }
+  for (std::size_t j = 0; j < links.size(); ++j) {
+    for (std::size_t i = 0; i < j; ++i) {
+      const auto forth = shared_address(links[i].source, links[j].destination);
+      const auto back = shared_address(links[i].destination, links[j].source);
+      if (!forth || !back) continue;
+      const std::string& pi = links[i].topic_prefix;
+      const std::string& pj = links[j].topic_prefix;
+      std::string why;
+      if (pi.empty() && pj.empty()) {
+        why = "neither has a prefix";
+      } else if (pi.empty() || pj.empty()) {
+        why = in_quotes(links[pi.empty() ? i : j].name) + " has no prefix";
+      } else if (pi == pj) {
+        why = "both use prefix " + in_quotes(pi);
+      } else {
+        continue;
+      }
+      fail(prefix_at[j], prefix_key(j),
+           "links " + named(i) + " and " + named(j) +
+               " mirror in opposite directions between the same two clusters (" +
+               in_quotes(*forth) + " and " + in_quotes(*back) + ") and " + why +
+               "; both need different non-empty prefix values in [links.topics] (e.g. "
+               "\"east.\" and \"west.\") so that neither mirrors the other's mirror topics "
+               "back");
+    }
+  }
+  // Longer cycles: a topic travels on through links without a prefix (its
+  // name unchanged, so it does not look like a mirror) and stops after the
+  // first link with one. Starting from each link, look for a way back to its
+  // source through unprefixed links only.
+  for (std::size_t first = 0; first < links.size(); ++first) {
+    std::vector<std::size_t> parent(links.size(), links.size());
+    std::vector<bool> seen(links.size(), false);
+    std::deque<std::size_t> queue;
+    auto visit_from = [&](const cluster_config& at, std::size_t from) {
+      for (std::size_t m = 0; m < links.size(); ++m) {
+        if (m == first || seen[m] || !links[m].topic_prefix.empty()) continue;
+        if (!same_cluster(links[m].source, at)) continue;
+        seen[m] = true;
+        parent[m] = from;
+        queue.push_back(m);
+      }
+    };
+    visit_from(links[first].destination, links.size());
+    while (!queue.empty()) {
+      const std::size_t m = queue.front();
+      queue.pop_front();
+      if (same_cluster(links[m].destination, links[first].source)) {
+        std::vector<std::size_t> path{m};
+        while (parent[path.back()] != links.size())
+          path.push_back(parent[path.back()]);
+        std::string names = in_quotes(links[first].name);
+        for (auto it = path.rbegin(); it != path.rend(); ++it)
+          names += " -> " + in_quotes(links[*it].name);
+        fail(prefix_at[m], prefix_key(m),
+             "links " + names + " form a cycle back to " + in_quotes(links[first].name) +
+                 "'s source cluster, and every link after " + in_quotes(links[first].name) +
+                 " has no prefix: its topics would be mirrored back into the cluster they came "
+                 "from; give one of those links a prefix in [links.topics]");
+      }
+      visit_from(links[m].destination, m);
+    }
+  }
 }
 
 }  // namespace

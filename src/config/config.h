@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <filesystem>
 #include <optional>
 #include <regex>
@@ -87,6 +88,9 @@ struct cluster_config {
   security_protocol protocol = security_protocol::plaintext;
   std::optional<tls_config> tls;    // set for SSL and SASL_SSL
   std::optional<sasl_config> sasl;  // set for SASL_PLAINTEXT and SASL_SSL
+  // Source only (KIP-392): the rack klink runs in, so that fetches can go to
+  // the nearest replica. Empty: fetch from the leader.
+  std::string client_rack;
 };
 
 // Which source topics a link mirrors. Copyable; the regexes are compiled once at load time.
@@ -111,10 +115,14 @@ class topic_filter {
   std::vector<std::regex> exclude_re_;
 };
 
-enum class start_position : std::uint8_t { earliest, latest };
+// Where a mirror without a checkpoint starts reading its source partitions.
+enum class start_position : std::uint8_t { earliest, latest, timestamp };
 
 struct mirror_config {
   start_position start = start_position::earliest;
+  // start == timestamp: milliseconds since the epoch (UTC), the first record
+  // at or after it (ListOffsets). -1 otherwise.
+  std::int64_t start_timestamp_ms = -1;
   std::int32_t fetch_max_wait_ms = 500;
   std::int32_t fetch_max_bytes = 52428800;           // per Fetch request
   std::int32_t partition_fetch_max_bytes = 8388608;  // per partition within a Fetch
@@ -134,11 +142,26 @@ struct consumer_offsets_config {
   std::int32_t interval_ms = 5000;
 };
 
+// The source topic configs kept in sync on mirror topics by default.
+inline const std::vector<std::string> default_sync_configs = {
+    "cleanup.policy",        "retention.ms",          "retention.bytes",
+    "max.message.bytes",     "min.compaction.lag.ms", "max.compaction.lag.ms",
+    "delete.retention.ms",   "segment.bytes",         "segment.ms",
+    "message.timestamp.type"};
+
 struct link_config {
   std::string name;
   cluster_config source;
   cluster_config destination;
   topic_filter topics;
+  // Mirror topic name = topic_prefix + source topic name. Checked against
+  // Kafka's topic-name characters and kept below 249 characters; the runtime
+  // checks each full mirror name.
+  std::string topic_prefix;
+  std::int32_t topic_refresh_interval_ms = 30000;  // discovery and config/partition sync
+  // Source topic configs applied to the mirror when they differ; never
+  // compression.type (mirrors keep "producer") nor the timestamp windows klink sets.
+  std::vector<std::string> sync_configs = default_sync_configs;
   mirror_config mirror;
   consumer_offsets_config consumer_offsets;
 };
@@ -158,5 +181,25 @@ config parse_config(std::string_view toml_text, const std::string& source_name);
 
 std::string_view to_string(start_position start) noexcept;
 std::string_view to_string(security_protocol protocol) noexcept;
+
+// An RFC 3339 timestamp ("2026-11-01T00:00:00Z", "2026-11-01T00:00:00.250Z",
+// "2026-11-01T02:00:00+02:00") as milliseconds since the epoch, UTC; digits
+// beyond milliseconds are truncated. On failure, what is wrong with it.
+// Timestamps before 1970 are refused: Kafka reserves negative ones.
+std::expected<std::int64_t, std::string> parse_rfc3339_ms(std::string_view text);
+
+// Whether two cluster configs name the same cluster: their bootstrap_servers
+// share an entry (host:port compared case-insensitively, "localhost",
+// "127.0.0.1" and "[::1]" taken as the same host). Different addresses of one
+// cluster are not detected.
+bool same_cluster(const cluster_config& a, const cluster_config& b);
+
+// Prefixes of every link whose destination is the same cluster as `link`'s
+// source: topics there that start with one of them are mirrors and must never
+// be mirrored back. Includes `link`'s own prefix when its source and
+// destination are the same cluster. Empty prefixes are left out (a topic
+// mirrored without a prefix cannot be told apart by its name; validation
+// rejects the loops that would allow), and each prefix appears once.
+std::vector<std::string> mirror_prefixes_into_source(const config& cfg, const link_config& link);
 
 }  // namespace klink::config

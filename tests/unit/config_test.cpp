@@ -300,7 +300,7 @@ bootstrap_servers = ["127.0.0.1:19092"]
 replication_factor = 3
 )",
      "t.toml:5:1: links[0].source.replication_factor: unknown key; expected one of: "
-     "bootstrap_servers, client_id, security_protocol, tls, sasl"},
+     "bootstrap_servers, client_id, client_rack, security_protocol, tls, sasl"},
     {"unknown_key_in_second_link", R"([[links]]
 name = "a"
 [links.source]
@@ -367,7 +367,7 @@ include = ["orders"]
 [links.mirror]
 start = "earlist"
 )",
-     R"(t.toml:10:9: links[0].mirror.start: expected one of: earliest, latest; got "earlist")"},
+     R"(t.toml:10:9: links[0].mirror.start: expected earliest, latest or an RFC 3339 timestamp with a UTC offset, e.g. "2026-11-01T00:00:00Z", "2026-11-01T00:00:00.250Z" or "2026-11-01T02:00:00+02:00"; got "earlist" (did you mean "earliest"?))"},
     {"bad_log_level", R"([log]
 level = "warning"
 )",
