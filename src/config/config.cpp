@@ -832,6 +832,11 @@ std::string reader::read_prefix(const scope& topics) const {
   const toml::node& at = *find(topics, "prefix");
   const std::string key = topics.child("prefix");
   for (char c : *prefix) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      fail(at, key,
+           "non-ASCII character in prefix " + in_quotes(*prefix) +
+               "; Kafka topic names allow only ASCII letters, digits, '.', '_' and '-'");
+    }
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
       fail(at, key,
            "invalid character " + in_quotes(std::string_view(&c, 1)) + " in prefix " +
