@@ -32,8 +32,8 @@ std::vector<std::filesystem::path> examples() {
 }
 
 TEST(config_examples, the_documented_examples_exist) {
-  for (const char* name :
-       {"quickstart.toml", "dr-basic.toml", "json-logs.toml", "many-topics-filters.toml"}) {
+  for (const char* name : {"quickstart.toml", "dr-basic.toml", "json-logs.toml",
+                           "many-topics-filters.toml", "bidirectional.toml"}) {
     EXPECT_TRUE(std::filesystem::exists(config_dir() / name)) << name;
   }
 }
@@ -62,6 +62,30 @@ TEST(config_examples, quickstart_matches_the_quickstart_script) {
   EXPECT_TRUE(link.topics.matches("demo"));
   EXPECT_TRUE(link.topics.matches("demo-orders"));
   EXPECT_FALSE(link.topics.matches("other"));
+}
+
+TEST(config_examples, bidirectional_links_use_prefixes_that_keep_them_loop_free) {
+  const auto cfg = klink::config::load_config(config_dir() / "bidirectional.toml");
+  ASSERT_EQ(cfg.links.size(), 2u);
+  const auto& east = cfg.links[0];
+  const auto& west = cfg.links[1];
+  EXPECT_EQ(east.name, "east-to-west");
+  EXPECT_EQ(west.name, "west-to-east");
+  EXPECT_TRUE(klink::config::same_cluster(east.source, west.destination));
+  EXPECT_TRUE(klink::config::same_cluster(east.destination, west.source));
+  EXPECT_EQ(east.topic_prefix, "east.");
+  EXPECT_EQ(west.topic_prefix, "west.");
+  EXPECT_EQ(klink::config::mirror_prefixes_into_source(cfg, east),
+            std::vector<std::string>{"west."});
+  EXPECT_EQ(klink::config::mirror_prefixes_into_source(cfg, west),
+            std::vector<std::string>{"east."});
+  EXPECT_EQ(east.source.client_rack, "az1");
+  EXPECT_EQ(east.mirror.start, klink::config::start_position::timestamp);
+  EXPECT_EQ(east.mirror.start_timestamp_ms, 1793491200000);  // 2026-11-01T00:00:00Z
+  EXPECT_EQ(east.sync_configs, klink::config::default_sync_configs);
+  EXPECT_EQ(west.mirror.start, klink::config::start_position::latest);
+  EXPECT_EQ(west.sync_configs.size(), 8u);
+  EXPECT_TRUE(std::ranges::find(west.sync_configs, "segment.bytes") == west.sync_configs.end());
 }
 
 TEST(config_examples, validate_reports_errors_with_exit_code_2) {
