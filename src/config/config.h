@@ -68,6 +68,7 @@ struct tls_config {
   std::string cert_file;  // client certificate (mTLS) and its key, both or neither
   std::string key_file;
   bool verify_hostname = true;
+  friend bool operator==(const tls_config&, const tls_config&) = default;
 };
 
 enum class sasl_mechanism : std::uint8_t { plain, scram_sha_256, scram_sha_512 };
@@ -79,6 +80,7 @@ struct sasl_config {
   std::string username;
   std::string password_file;
   std::string password_env;
+  friend bool operator==(const sasl_config&, const sasl_config&) = default;
 };
 
 struct cluster_config {
@@ -91,6 +93,7 @@ struct cluster_config {
   // Source only (KIP-392): the rack klink runs in, so that fetches can go to
   // the nearest replica. Empty: fetch from the leader.
   std::string client_rack;
+  friend bool operator==(const cluster_config&, const cluster_config&) = default;
 };
 
 // Which source topics a link mirrors. Copyable; the regexes are compiled once at load time.
@@ -107,6 +110,10 @@ class topic_filter {
 
   const std::vector<std::string>& include() const noexcept { return include_; }
   const std::vector<std::string>& exclude() const noexcept { return exclude_; }
+  // Same patterns (the compiled regexes follow from them).
+  friend bool operator==(const topic_filter& a, const topic_filter& b) {
+    return a.include_ == b.include_ && a.exclude_ == b.exclude_;
+  }
 
  private:
   std::vector<std::string> include_;
@@ -131,6 +138,7 @@ struct mirror_config {
   std::int64_t max_buffered_bytes = 134217728;
   std::int32_t max_in_flight = 5;  // Produce requests per partition; idempotence allows 5
   std::int32_t request_timeout_ms = 30000;
+  friend bool operator==(const mirror_config&, const mirror_config&) = default;
 };
 
 // Consumer-group offset sync ([links.consumer_offsets]): the committed offsets
@@ -140,6 +148,7 @@ struct consumer_offsets_config {
   std::vector<std::string> include{".*"};  // group-id ECMAScript regexes, whole-name match
   std::vector<std::string> exclude;
   std::int32_t interval_ms = 5000;
+  friend bool operator==(const consumer_offsets_config&, const consumer_offsets_config&) = default;
 };
 
 // The source topic configs kept in sync on mirror topics by default.
