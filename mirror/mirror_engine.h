@@ -34,6 +34,9 @@ struct mirror_options {
   // KIP-392: klink's rack, sent in Fetch so the source leader can point each
   // partition at a replica in the same rack.
   std::string rack_id;  // empty: always fetch from leaders
+  // How long klink keeps fetching a partition from the replica the leader
+  // named before asking the leader again (the Java consumer's metadata.max.age).
+  std::chrono::milliseconds read_replica_max_age{std::chrono::minutes(5)};
 };
 
 struct partition_start {
@@ -117,7 +120,9 @@ class mirror_engine {
   };
 
   asio::awaitable<void> fetch_scheduler();
-  asio::awaitable<void> fetch_from(int32_t leader, std::vector<partition_mirror*> partitions);
+  // One Fetch to `broker`: the leader of each partition, or the replica the
+  // leader named for it.
+  asio::awaitable<void> fetch_from(int32_t broker, std::vector<partition_mirror*> partitions);
   asio::awaitable<void> send_scheduler();
   asio::awaitable<void> produce_to(
       int32_t leader, std::vector<produce_entry> entries,
@@ -131,6 +136,10 @@ class mirror_engine {
   void finish_stopping(partition_mirror& p);
   void fail_partition(partition_mirror& p, partition_state state, const std::string& reason);
   void request_metadata_refresh(kafka::cluster& cluster);
+  // KIP-392: fetch `p` from `broker` (a replica the leader named) from now on.
+  void use_read_replica(partition_mirror& p, int32_t broker);
+  // Back to the leader; `recheck` marks the periodic return, not a failure.
+  void leave_read_replica(partition_mirror& p, std::string_view reason, bool recheck = false);
   void release(partition_mirror& p, std::size_t bytes);
   std::shared_ptr<kafka::byte_vector> hold(std::shared_ptr<kafka::byte_vector> buffer);
   void wake_fetcher();
@@ -161,7 +170,7 @@ class mirror_engine {
   asio::thread_pool rebuild_pool_{1};
   asio::steady_timer fetch_wakeup_;
   asio::steady_timer send_wakeup_;
-  std::map<int32_t, bool> fetch_in_flight_;  // per source leader
+  std::map<int32_t, bool> fetch_in_flight_;  // per source broker
   std::map<int32_t, std::chrono::steady_clock::time_point> fetch_retry_after_;
   std::map<int32_t, int> fetch_failures_;
   std::map<int32_t, int> produce_requests_in_flight_;  // per destination leader

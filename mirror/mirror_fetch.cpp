@@ -1,6 +1,9 @@
 // The fetching half of mirror_engine: one Fetch per source broker at a time,
-// carrying all of that broker's partitions that have room in the budget.
+// carrying all of that broker's partitions that have room in the budget. A
+// partition is fetched from its leader, or from the replica the leader named
+// for klink's rack (KIP-392).
 #include <algorithm>
+#include <optional>
 
 #include "kafka/error_code.h"
 #include "kafka/messages/fetch.h"
@@ -25,7 +28,7 @@ constexpr int8_t read_committed = 1;
 
 asio::awaitable<void> mirror_engine::fetch_scheduler() {
   while (!fetching_stopped_ && !stopped_) {
-    std::map<int32_t, std::vector<partition_mirror*>> by_leader;
+    std::map<int32_t, std::vector<partition_mirror*>> by_broker;
     bool need_metadata = false;
     auto next_retry = clock::time_point::max();
     const auto now = clock::now();
@@ -39,25 +42,37 @@ asio::awaitable<void> mirror_engine::fetch_scheduler() {
       if (!p->stop_after_queued.empty() || p->paused || p->stopping) continue;
       if (p->stop_at >= 0 && p->fetch_offset >= p->stop_at) continue;
       if (p->buffered_bytes >= partition_cap) continue;
-      auto leader = source_.leader_of(p->source_topic, p->partition);
-      if (!leader) {
+      if (p->preferred_read_replica >= 0) {
+        if (!source_.metadata().brokers.contains(p->preferred_read_replica)) {
+          leave_read_replica(*p, "broker no longer in the source metadata");
+        } else if (now >= p->read_replica_until) {
+          leave_read_replica(*p, "periodic re-check with the leader", true);
+        }
+      }
+      std::optional<int32_t> target;
+      if (p->preferred_read_replica >= 0) {
+        target = p->preferred_read_replica;
+      } else {
+        target = source_.leader_of(p->source_topic, p->partition);
+      }
+      if (!target) {
         need_metadata = true;
         continue;
       }
-      if (fetch_in_flight_[*leader]) continue;
-      if (auto retry = fetch_retry_after_.find(*leader);
+      if (fetch_in_flight_[*target]) continue;
+      if (auto retry = fetch_retry_after_.find(*target);
           retry != fetch_retry_after_.end() && retry->second > now) {
         next_retry = std::min(next_retry, retry->second);
         continue;
       }
-      by_leader[*leader].push_back(p.get());
+      by_broker[*target].push_back(p.get());
     }
     if (need_metadata) request_metadata_refresh(source_);
-    for (auto& [leader, parts] : by_leader) {
-      fetch_in_flight_[leader] = true;
+    for (auto& [broker, parts] : by_broker) {
+      fetch_in_flight_[broker] = true;
       for (auto* p : parts)
         p->fetching = true;
-      asio::co_spawn(executor_, fetch_from(leader, std::move(parts)), asio::detached);
+      asio::co_spawn(executor_, fetch_from(broker, std::move(parts)), asio::detached);
     }
     fetch_wakeup_.expires_at(std::min(next_retry, clock::now() + std::chrono::seconds(1)));
     boost::system::error_code ec;
@@ -65,7 +80,35 @@ asio::awaitable<void> mirror_engine::fetch_scheduler() {
   }
 }
 
-asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
+void mirror_engine::use_read_replica(partition_mirror& p, int32_t broker) {
+  const bool news = broker != p.rechecked_read_replica;
+  p.preferred_read_replica = broker;
+  p.rechecked_read_replica = -1;
+  p.read_replica_until = clock::now() + options_.read_replica_max_age;
+  if (!news) return;
+  log::info("fetching partition from a preferred read replica",
+            {{"link", options_.link_name},
+             {"topic", p.source_topic},
+             {"partition", p.partition},
+             {"broker", broker},
+             {"reason", "the source leader named it for rack " + options_.rack_id}});
+}
+
+void mirror_engine::leave_read_replica(partition_mirror& p, std::string_view reason, bool recheck) {
+  if (p.preferred_read_replica < 0) return;
+  const int32_t broker = p.preferred_read_replica;
+  p.preferred_read_replica = -1;
+  p.rechecked_read_replica = recheck ? broker : -1;
+  // A periodic re-check usually ends on the same replica: only a real change is news.
+  (recheck ? log::debug : log::info)("fetching partition from its leader again",
+                                     {{"link", options_.link_name},
+                                      {"topic", p.source_topic},
+                                      {"partition", p.partition},
+                                      {"broker", broker},
+                                      {"reason", reason}});
+}
+
+asio::awaitable<void> mirror_engine::fetch_from(int32_t broker,
                                                 std::vector<partition_mirror*> parts) {
   using api = kafka::msg::fetch_api;
   using fetch_topic = decltype(kafka::msg::fetch_request::topics)::value_type;
@@ -74,31 +117,48 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
   auto finish = [&](bool failed) {
     for (auto* p : parts)
       p->fetching = false;
-    fetch_in_flight_[leader] = false;
+    fetch_in_flight_[broker] = false;
     if (failed) {
-      const int failures = ++fetch_failures_[leader];
-      fetch_retry_after_[leader] = clock::now() + backoff_for(failures);
+      const int failures = ++fetch_failures_[broker];
+      fetch_retry_after_[broker] = clock::now() + backoff_for(failures);
     } else {
-      fetch_failures_[leader] = 0;
+      fetch_failures_[broker] = 0;
     }
     wake_fetcher();
   };
+  // Whether this request reads `p` from a replica rather than its leader.
+  // Fixed while the request is out: nothing else touches a fetching partition.
+  auto from_replica = [&](const partition_mirror& p) {
+    return p.preferred_read_replica >= 0 && p.preferred_read_replica == broker;
+  };
+  // The broker failed as a whole: partitions read from it as a replica go
+  // back to their leaders; for the others the leader itself is in doubt.
+  auto broker_failed = [&](std::string_view reason) {
+    for (auto* p : parts) {
+      if (from_replica(*p)) {
+        leave_read_replica(*p, reason);
+      } else {
+        source_.invalidate_leader(p->source_topic, p->partition);
+      }
+    }
+    request_metadata_refresh(source_);
+  };
 
-  auto conn = co_await source_.connection_to(leader);
+  auto conn = co_await source_.connection_to(broker);
   if (!conn) {
     count_error(source_role, api::name, network_exception);
     log::debug("cannot reach source broker",
-               {{"link", options_.link_name}, {"broker", leader}, {"error", conn.error().message}});
-    for (auto* p : parts)
-      source_.invalidate_leader(p->source_topic, p->partition);
-    request_metadata_refresh(source_);
+               {{"link", options_.link_name}, {"broker", broker}, {"error", conn.error().message}});
+    broker_failed("cannot reach the replica: " + conn.error().message);
     finish(true);
     co_return;
   }
   const auto version = (*conn)->version_for<api>();
   if (!version) {
     log::error("source broker speaks no Fetch version klink knows",
-               {{"link", options_.link_name}, {"broker", leader}});
+               {{"link", options_.link_name}, {"broker", broker}});
+    for (auto* p : parts)
+      leave_read_replica(*p, "the replica speaks no Fetch version klink knows");
     finish(true);
     co_return;
   }
@@ -114,7 +174,8 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
   request.max_bytes = options_.fetch_max_bytes;
   request.isolation_level = read_committed;
   request.session_id = 0;
-  request.session_epoch = -1;  // no fetch session: every request is a full fetch
+  request.session_epoch = -1;          // no fetch session: every request is a full fetch
+  request.rack_id = options_.rack_id;  // v11+; older versions leave it out
   std::map<std::string, kafka::uuid> ids;
   for (auto* p : parts) {
     const auto* meta = source_.topic(p->source_topic);
@@ -145,10 +206,8 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
     count_error(source_role, api::name, network_exception);
     log::debug(
         "fetch failed",
-        {{"link", options_.link_name}, {"broker", leader}, {"error", reply.error().message}});
-    for (auto* p : parts)
-      source_.invalidate_leader(p->source_topic, p->partition);
-    request_metadata_refresh(source_);
+        {{"link", options_.link_name}, {"broker", broker}, {"error", reply.error().message}});
+    broker_failed("fetch from the replica failed: " + reply.error().message);
     finish(true);
     co_return;
   }
@@ -158,11 +217,12 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
   auto held_response = hold(reply->buffer);
   auto& body = reply->body;
   if (body.error_code != 0) {
-    count_error(source_role, api::name, kafka::error_name(kafka::to_error_code(body.error_code)));
-    log::warn("fetch refused",
-              {{"link", options_.link_name},
-               {"broker", leader},
-               {"error", kafka::error_name(kafka::to_error_code(body.error_code))}});
+    const auto name = kafka::error_name(kafka::to_error_code(body.error_code));
+    count_error(source_role, api::name, name);
+    log::warn("fetch refused", {{"link", options_.link_name}, {"broker", broker}, {"error", name}});
+    for (auto* p : parts)
+      if (from_replica(*p))
+        leave_read_replica(*p, "the replica refused the fetch: " + std::string(name));
     finish(true);
     co_return;
   }
@@ -179,6 +239,16 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
       if (p == nullptr || p->state != partition_state::active) continue;
       if (std::find(parts.begin(), parts.end(), p) == parts.end()) continue;
       const auto code = kafka::to_error_code(pd.error_code);
+      if (code != error_code::none && from_replica(*p)) {
+        // Whatever a replica says (it lags, it no longer has the partition,
+        // its leader epoch differs) the leader is the authority: ask it. An
+        // out-of-range offset here is a lagging follower, not lost data.
+        count_error(source_role, api::name, kafka::error_name(code));
+        leave_read_replica(*p, kafka::error_name(code));
+        if (code != error_code::offset_out_of_range && code != error_code::offset_not_available)
+          request_metadata_refresh(source_);
+        continue;
+      }
       if (code != error_code::none) {
         count_error(source_role, api::name, kafka::error_name(code));
         if (code == error_code::offset_out_of_range) {
@@ -214,6 +284,29 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t leader,
       p->source_high_watermark = pd.high_watermark;
       p->source_last_stable_offset = pd.last_stable_offset;
       p->source_log_start_offset = pd.log_start_offset;
+      // The leader names a replica in klink's rack; its answer then usually
+      // carries no records. The fetch offset is unchanged, so the next fetch,
+      // from the replica, picks up exactly here.
+      if (pd.preferred_read_replica >= 0 && pd.preferred_read_replica != broker &&
+          pd.preferred_read_replica != p->preferred_read_replica) {
+        if (source_.metadata().brokers.contains(pd.preferred_read_replica)) {
+          use_read_replica(*p, pd.preferred_read_replica);
+        } else {
+          // Not known yet: learn the broker's address first; the leader
+          // names it again at the next fetch.
+          request_metadata_refresh(source_);
+        }
+      } else if (pd.preferred_read_replica < 0 && p->rechecked_read_replica >= 0 &&
+                 !from_replica(*p)) {
+        // The periodic re-check ended on the leader itself: that is news.
+        log::info("fetching partition from its leader again",
+                  {{"link", options_.link_name},
+                   {"topic", p->source_topic},
+                   {"partition", p->partition},
+                   {"broker", p->rechecked_read_replica},
+                   {"reason", "the source leader named no replica at the periodic re-check"}});
+        p->rechecked_read_replica = -1;
+      }
       if (p->stopping || !pd.records || pd.records->empty()) continue;
       // Held at a promotion's cut by an earlier response: drop what this
       // one brought, so nothing past the cut reaches the destination.

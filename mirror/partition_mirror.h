@@ -68,6 +68,12 @@ struct partition_mirror {
   // KIP-392: the broker the source leader asked klink to fetch this partition
   // from (a replica in klink's client_rack), or -1 to fetch from the leader.
   int32_t preferred_read_replica = -1;
+  // When klink goes back to the leader so it can choose again (a replica
+  // nearer or healthier than this one may exist by then).
+  std::chrono::steady_clock::time_point read_replica_until{};
+  // The replica left only for that periodic re-check: the leader naming it
+  // again is no news and is not logged.
+  int32_t rechecked_read_replica = -1;
 
   // Destination side.
   std::deque<outbound_batch> ready;       // transformed, not yet sent
