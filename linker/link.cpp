@@ -5,7 +5,9 @@
 #include "kafka/error_code.h"
 #include "kafka/messages/create_topics.h"
 #include "kafka/messages/describe_configs.h"
+#include "linker/error_text.h"
 #include "linker/list_offsets.h"
+#include "linker/mirror_names.h"
 #include "linker/mirror_topic_config.h"
 #include "linker/resume.h"
 #include "log/log.h"
@@ -18,18 +20,10 @@ using asio::use_awaitable;
 using clock = std::chrono::steady_clock;
 using kafka::error_code;
 
-constexpr int8_t topic_resource = 2;
-
 asio::awaitable<void> sleep_for(asio::any_io_executor ex, clock::duration d) {
   asio::steady_timer timer(ex, d);
   boost::system::error_code ec;
   co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
-}
-
-std::string error_text(int16_t code, const std::optional<std::string>& message) {
-  std::string text(kafka::error_name(kafka::to_error_code(code)));
-  if (message && !message->empty()) text += " (" + *message + ")";
-  return text;
 }
 
 }  // namespace
@@ -43,6 +37,7 @@ link::link(asio::any_io_executor executor, link_options options)
       engine_(executor, source_, destination_, options_.mirror),
       checkpoints_(destination_, options_.replication_factor),
       states_(destination_, options_.replication_factor, mirror_state_topic),
+      source_states_(source_, -1, mirror_state_topic),
       refresh_timer_(executor),
       checkpoint_timer_(executor) {
   engine_.on_acknowledged([this](const mirror::acknowledgement& ack) { record(ack); });
@@ -62,10 +57,11 @@ link::link(asio::any_io_executor executor, link_options options)
         executor, "destination", options_.destination_bootstrap, options_.destination_connection);
     group_sync_ = std::make_unique<offsets::group_offset_sync>(
         *group_source_, *group_destination_,
-        offsets::group_sync_options{options_.name, options_.consumer_groups},
+        offsets::group_sync_options{
+            options_.name, options_.consumer_groups,
+            [this](const std::string& topic) { return mirror_name(topic); }},
         [this](const std::string& topic, int32_t partition,
                int64_t source_offset) -> std::optional<int64_t> {
-          // Mirror topics carry the source topic's name.
           auto it = maps_.find({topic, partition});
           if (it == maps_.end()) return std::nullopt;
           return it->second.translate(source_offset);
@@ -182,7 +178,10 @@ asio::awaitable<bool> link::refresh_clusters() {
   for (kafka::cluster* c : {&source_, &destination_}) {
     // The source is listed whole (discovery); the destination only for mirrors.
     std::vector<std::string> names;
-    if (c == &destination_) names.assign(mirrored_.begin(), mirrored_.end());
+    if (c == &destination_) {
+      for (const auto& topic : mirrored_)
+        names.push_back(mirror_name(topic));
+    }
     auto result = co_await c->refresh_metadata(names, c == &source_);
     note_reachability(*c, result ? nullptr : &result.error());
     ok = ok && result.has_value();
@@ -208,26 +207,81 @@ asio::awaitable<void> link::run() {
       refresh_timer_.expires_after(
           std::min<std::chrono::milliseconds>(delay, std::chrono::seconds(10)));
     }
+    if (rediscover_now_) {
+      rediscover_now_ = false;
+      continue;
+    }
     boost::system::error_code ec;
     co_await refresh_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    rediscover_now_ = false;
   }
 }
 
 asio::awaitable<void> link::discover_topics() {
+  // Read before deciding anything: a reverse link records a mirror before it
+  // creates the topic, so every mirror in the listing just taken is known.
+  const auto recorded_mirrors = co_await recorded_source_mirrors();
+  const bool first = !first_discovery_done_;
   std::set<std::string> matched_patterns;
-  for (const auto& [name, meta] : source_.metadata().topics) {
-    if (meta.is_internal || !options_.topic_filter(name)) continue;
+  // A copy: setting up a mirror refreshes single topics in the live cache.
+  const auto listed = source_.metadata().topics;
+  for (const auto& [name, meta] : listed) {
+    if (stopping_) co_return;
+    // klink's own topics start with "__" like Kafka's internal ones.
+    if (meta.is_internal || name.starts_with("__")) continue;
+    if (!options_.topic_filter(name)) {
+      if (mirrored_.contains(name)) set_excluded(name, true);
+      continue;
+    }
     for (const auto& [pattern, re] : include_patterns_) {
       if (std::regex_match(name, re)) matched_patterns.insert(pattern);
     }
-    if (mirrored_.contains(name) || stopping_) continue;
-    // Promoted, failed over or diverged: never written to again.
+    if (!mirrored_.contains(name)) {
+      if (auto why = mirror_of_a_mirror(name, options_.mirror_prefixes, recorded_mirrors);
+          !why.empty()) {
+        if (skipped_mirrors_.insert(name).second) {
+          log::info("source topic is itself a mirror; it is never mirrored back",
+                    {{"link", options_.name}, {"topic", name}, {"reason", why}});
+        }
+        continue;
+      }
+    }
+    if (excluded_.contains(name)) set_excluded(name, false);
+    if (mirrored_.contains(name)) {
+      co_await follow_source_topic(name, meta);
+      continue;
+    }
+    // Promoted, failed over or diverged: never written to again. A source
+    // problem (deleted, recreated) keeps it stopped too.
     if (is_stopped(phase(name))) continue;
-    if (co_await set_up_mirror(name)) {
+    if (auto problem = source_problems_.find(name); problem != source_problems_.end()) {
+      co_await follow_source_topic(name, meta);
+      continue;
+    }
+    if (co_await set_up_mirror(name, first)) {
       mirrored_.insert(name);
       failed_topics_.erase(name);
     }
   }
+  // Mirrors whose source topic is no longer listed.
+  std::vector<std::string> gone;
+  for (const auto& topic : mirrored_) {
+    if (!listed.contains(topic)) gone.push_back(topic);
+  }
+  // And mirrors an earlier run set up whose source topic is gone since.
+  for (const auto& [topic, entry] : lifecycle_) {
+    if (!is_stopped(entry.record.phase) && !entry.record.source_topic_id.empty() &&
+        !mirrored_.contains(topic) && !source_problems_.contains(topic) &&
+        options_.topic_filter(topic) && !listed.contains(topic)) {
+      gone.push_back(topic);
+    }
+  }
+  for (const auto& topic : gone) {
+    if (stopping_) co_return;
+    co_await note_source_gone(topic);
+  }
+  first_discovery_done_ = true;
+
   for (const auto& pattern : options_.include_patterns) {
     if (matched_patterns.contains(pattern)) {
       unmatched_patterns_.erase(pattern);
@@ -249,50 +303,55 @@ asio::awaitable<void> link::discover_topics() {
                      asio::detached);
     }
   }
+  if (!stopping_) co_await sync_topic_configs();
 }
 
-asio::awaitable<bool> link::set_up_mirror(const std::string& topic) {
+asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool first_discovery) {
+  const std::string mirror = mirror_name(topic);
   auto give_up = [&](const std::string& why) {
     if (failed_topics_.insert(topic).second) {
-      log::error("cannot set up mirror topic; retrying at the next topic refresh",
-                 {{"link", options_.name}, {"topic", topic}, {"reason", why}});
+      log::error(
+          "cannot set up mirror topic; retrying at the next topic refresh",
+          {{"link", options_.name}, {"topic", topic}, {"mirror_topic", mirror}, {"reason", why}});
     }
     return false;
   };
+  // (g++ 12 cannot compile a braced list inside a co_await expression.)
+  const std::vector<std::string> just_this_topic{topic};
   const auto* source_meta = source_.topic(topic);
   if (source_meta == nullptr || source_meta->error != 0)
     co_return give_up("source topic not available");
   const auto partitions = static_cast<int32_t>(source_meta->partitions.size());
+  const std::string source_id = source_meta->topic_id.to_string();
+  if (auto problem = topic_name_problem(mirror); !problem.empty())
+    co_return give_up("mirror topic name '" + mirror + "': " + problem);
 
-  // The source's effective configs decide the mirror's.
-  std::map<std::string, std::string> source_configs;
-  {
-    using api = kafka::msg::describe_configs_api;
-    using resource = decltype(kafka::msg::describe_configs_request::resources)::value_type;
-    kafka::msg::describe_configs_request request;
-    resource r;
-    r.resource_type = topic_resource;
-    r.resource_name = topic;
-    r.configuration_keys = std::nullopt;
-    request.resources.push_back(std::move(r));
-    auto reply = co_await source_.send_any<api>(request);
-    if (!reply) co_return give_up("DescribeConfigs on the source failed: " + reply.error().message);
-    for (const auto& result : reply->body.results) {
-      if (result.error_code != 0) {
-        co_return give_up("DescribeConfigs on the source: " +
-                          error_text(result.error_code, result.error_message));
-      }
-      for (const auto& c : result.configs) {
-        if (c.value) source_configs[c.name] = *c.value;
-      }
-    }
+  // The mirror is recorded before its topic exists: from then on any link
+  // reading this cluster's state knows the topic is a mirror.
+  auto& entry = lifecycle_[topic];
+  if (!entry.record.source_topic_id.empty() && entry.record.source_topic_id != source_id) {
+    stop_for_source(topic, "FAILED",
+                    "SOURCE_TOPIC_RECREATED: the source topic was deleted and created again "
+                    "(topic id " +
+                        source_id + ", the mirror copied " + entry.record.source_topic_id +
+                        "); the mirror keeps the old topic's data and copies nothing more");
+    co_return false;
+  }
+  if (entry.record.source_topic_id.empty() || entry.record.mirror_topic != mirror) {
+    entry.record.source_topic_id = source_id;
+    entry.record.mirror_topic = mirror;
+    const std::vector<std::string> just_this{topic};
+    if (auto written = co_await persist(just_this); !written)
+      co_return give_up("cannot record the mirror in klink's state: " + written.error());
   }
 
-  // (g++ 12 cannot compile a braced list inside a co_await expression.)
-  const std::vector<std::string> just_this_topic{topic};
-  auto refreshed = co_await destination_.refresh_metadata(just_this_topic);
+  auto source_configs = co_await describe_topic_configs(source_, just_this_topic);
+  if (!source_configs) co_return give_up(source_configs.error());
+
+  const std::vector<std::string> just_mirror{mirror};
+  auto refreshed = co_await destination_.refresh_metadata(just_mirror);
   if (!refreshed) co_return give_up("destination metadata: " + refreshed.error().message);
-  const auto* mirror_meta = destination_.topic(topic);
+  const auto* mirror_meta = destination_.topic(mirror);
   if (mirror_meta == nullptr ||
       mirror_meta->error == static_cast<int16_t>(error_code::unknown_topic_or_partition)) {
     using api = kafka::msg::create_topics_api;
@@ -300,10 +359,11 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic) {
     using creatable_config = decltype(creatable::configs)::value_type;
     kafka::msg::create_topics_request request;
     creatable t;
-    t.name = topic;
+    t.name = mirror;
     t.num_partitions = partitions;
     t.replication_factor = options_.replication_factor;
-    for (const auto& [name, value] : mirror_topic_configs(source_configs)) {
+    for (const auto& [name, value] :
+         mirror_topic_configs((*source_configs)[topic], options_.synced_configs)) {
       creatable_config c;
       c.name = name;
       c.value = value;
@@ -331,91 +391,57 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic) {
     }
     log::info("mirror topic created", {{"link", options_.name},
                                        {"topic", topic},
-                                       {"mirror_topic", topic},
+                                       {"mirror_topic", mirror},
                                        {"partitions", partitions}});
   }
+  // A source that grew while klink was away grows its mirror too.
+  if (auto ready = co_await ensure_mirror_partitions(topic, partitions); !ready)
+    co_return give_up(ready.error());
 
-  // Wait until every mirror partition has a leader.
-  for (int attempt = 0;; ++attempt) {
-    auto r = co_await destination_.refresh_metadata(just_this_topic);
-    mirror_meta = destination_.topic(topic);
-    if (r && mirror_meta && mirror_meta->error == 0 &&
-        static_cast<int32_t>(mirror_meta->partitions.size()) >= partitions &&
-        std::all_of(mirror_meta->partitions.begin(), mirror_meta->partitions.end(),
-                    [](const auto& p) { return p.leader >= 0; })) {
-      break;
-    }
-    if (attempt >= 100 || stopping_) co_return give_up("mirror topic has no leaders yet");
-    co_await sleep_for(executor_, std::chrono::milliseconds(100));
-  }
-  if (static_cast<int32_t>(mirror_meta->partitions.size()) != partitions) {
-    co_return give_up("mirror topic has " + std::to_string(mirror_meta->partitions.size()) +
-                      " partitions, the source has " + std::to_string(partitions));
-  }
-
-  const int64_t start_timestamp =
-      options_.start == start_position::earliest ? earliest_timestamp : latest_timestamp;
+  // Where a partition with no checkpoint starts. Topics that appear after
+  // the link's first discovery are new in full: from their start.
+  auto mode = first_discovery ? options_.start : start_position::earliest;
+  const int64_t start_timestamp = mode == start_position::earliest ? earliest_timestamp
+                                  : mode == start_position::latest ? latest_timestamp
+                                                                   : options_.start_timestamp_ms;
   // A just-created topic's leaders may not serve ListOffsets for a moment.
-  std::expected<std::vector<int64_t>, std::string> source_offsets;
-  std::expected<std::vector<int64_t>, std::string> destination_ends;
+  std::expected<std::vector<int64_t>, std::string> starts;
   for (int attempt = 0; attempt < 50 && !stopping_; ++attempt) {
-    source_offsets = co_await list_offsets(source_, topic, start_timestamp, read_committed);
-    if (source_offsets)
-      destination_ends =
-          co_await list_offsets(destination_, topic, latest_timestamp, read_uncommitted);
-    if (source_offsets && destination_ends) break;
+    starts = co_await list_offsets(source_, topic, start_timestamp, read_committed);
+    if (starts && mode == start_position::timestamp &&
+        std::ranges::any_of(*starts, [](int64_t o) { return o < 0; })) {
+      // No record at or after the timestamp: start at the end.
+      auto ends = co_await list_offsets(source_, topic, latest_timestamp, read_committed);
+      if (ends && ends->size() == starts->size()) {
+        for (std::size_t i = 0; i < starts->size(); ++i) {
+          if ((*starts)[i] < 0) (*starts)[i] = (*ends)[i];
+        }
+      } else {
+        starts = ends ? std::unexpected(std::string("partition count changed")) : ends;
+      }
+    }
+    if (starts) break;
     co_await sleep_for(executor_, std::chrono::milliseconds(200));
     co_await source_.refresh_metadata(just_this_topic);
-    co_await destination_.refresh_metadata(just_this_topic);
   }
-  if (!source_offsets) co_return give_up("source offsets: " + source_offsets.error());
-  if (!destination_ends) co_return give_up("destination offsets: " + destination_ends.error());
-
-  // Where each partition resumes: from its checkpoint (advanced over whatever
-  // the destination holds beyond it), or from the configured start.
-  std::vector<offsets::offset_map> resumed;
-  std::vector<std::pair<std::string, std::string>> initial;
-  for (int32_t p = 0; p < partitions; ++p) {
-    const auto i = static_cast<std::size_t>(p);
-    const std::string key = offsets::checkpoint_key(options_.name, topic, p);
-    const std::string* checkpoint = checkpoints_.find(key);
-    auto map = co_await resume_map(source_, topic, p, checkpoint, (*source_offsets)[i],
-                                   (*destination_ends)[i]);
-    if (!map) co_return give_up("partition " + std::to_string(p) + ": " + map.error());
-    initial.emplace_back(key, map->serialize());
-    resumed.push_back(std::move(*map));
-  }
-  // The starting point is durable before the first batch is sent, so a crash
-  // at any moment after this leaves a checkpoint to resume from.
-  if (auto written = co_await checkpoints_.write(initial); !written) {
-    co_return give_up("cannot write the initial checkpoint: " + written.error());
-  }
-  for (int32_t p = 0; p < partitions; ++p) {
-    auto& map = resumed[static_cast<std::size_t>(p)];
-    if (map.mirrored_source_offset() != (*source_offsets)[static_cast<std::size_t>(p)] ||
-        map.destination_end_offset() != 0) {
-      log::info("mirror partition resumes from its checkpoint",
-                {{"link", options_.name},
-                 {"topic", topic},
-                 {"partition", p},
-                 {"source_offset", map.mirrored_source_offset()},
-                 {"destination_offset", map.destination_end_offset()}});
-    }
-    engine_.add_partition(mirror::partition_start{topic, topic, p, map.mirrored_source_offset(),
-                                                  map.destination_end_offset()});
-    maps_.insert_or_assign({topic, p}, std::move(map));
-  }
+  if (!starts) co_return give_up("source offsets: " + starts.error());
+  if (static_cast<int32_t>(starts->size()) != partitions)
+    co_return give_up("source partition count changed while setting up; retrying");
+  if (auto started = co_await start_partitions(topic, 0, partitions, *starts); !started)
+    co_return give_up(started.error());
   if (phase(topic) == mirror_phase::paused) {
     log::info("mirror stays paused, as it was when klink stopped",
               {{"link", options_.name}, {"topic", topic}});
     pause(topic);
   }
-  log::info("mirroring topic",
-            {{"link", options_.name},
-             {"topic", topic},
-             {"partitions", partitions},
-             {"start", std::string_view(options_.start == start_position::earliest ? "earliest"
-                                                                                   : "latest")}});
+  std::string start_text(mode == start_position::earliest ? "earliest"
+                         : mode == start_position::latest ? "latest"
+                                                          : "timestamp");
+  log::info("mirroring topic", {{"link", options_.name},
+                                {"topic", topic},
+                                {"mirror_topic", mirror},
+                                {"partitions", partitions},
+                                {"start", start_text}});
   co_return true;
 }
 

@@ -20,7 +20,17 @@
 
 namespace klink::linker {
 
-enum class start_position : uint8_t { earliest, latest };
+// Where a mirror starts when it has no checkpoint. Applies to the topics
+// found at the link's first discovery; a topic created on the source later is
+// new in full and is mirrored from its start.
+enum class start_position : uint8_t { earliest, latest, timestamp };
+
+// The source configs kept in sync on mirror topics unless the link names others.
+inline const std::vector<std::string> default_synced_configs = {
+    "cleanup.policy",        "retention.ms",          "retention.bytes",
+    "max.message.bytes",     "min.compaction.lag.ms", "max.compaction.lag.ms",
+    "delete.retention.ms",   "segment.bytes",         "segment.ms",
+    "message.timestamp.type"};
 
 struct link_options {
   std::string name;
@@ -32,7 +42,17 @@ struct link_options {
   std::function<bool(const std::string&)> topic_filter;
   std::vector<std::string> include_patterns;  // for "matches nothing yet" messages only
   start_position start = start_position::earliest;
+  int64_t start_timestamp_ms = -1;  // start == timestamp: the first record at or after it
+  // Mirror topic name = prefix + source topic name.
+  std::string topic_prefix;
+  // Source topics starting with one of these are mirrors made by a link into
+  // this link's source cluster: never mirrored back (bidirectional links).
+  std::vector<std::string> mirror_prefixes;
+  // Source topic configs applied to the mirrors at creation and every refresh.
+  std::vector<std::string> synced_configs = default_synced_configs;
   int16_t replication_factor = -1;
+  // How often source topics are listed: new ones mirrored, configs and
+  // partition counts followed, deleted ones noticed.
   std::chrono::milliseconds topic_refresh_interval{30000};
   // How often offset maps are checkpointed to the destination. A crash loses
   // nothing either way (the restart re-reads the destination's tail); shorter
@@ -96,6 +116,28 @@ class link {
   const kafka::cluster& source() const { return source_; }
   const kafka::cluster& destination() const { return destination_; }
   const std::set<std::string>& mirrored_topics() const { return mirrored_; }
+  // The mirror topic's name on the destination.
+  std::string mirror_name(const std::string& source_topic) const {
+    return options_.topic_prefix + source_topic;
+  }
+  // Mirrors whose source topic is gone or was replaced: state
+  // (SOURCE_UNAVAILABLE or FAILED) and why. They copy nothing more; their
+  // data on the destination stays as it is.
+  struct source_problem {
+    std::string state;
+    std::string reason;
+  };
+  const source_problem* source_problem_of(const std::string& topic) const;
+  // The source topic of the mirror the admin endpoint was asked about by
+  // either name: the source topic's, or the mirror topic's (with the prefix).
+  std::string source_topic_named(const std::string& name) const;
+  // A mirror the topic filters no longer select (after a reload): it stops
+  // fetching and is not listed; selected again, it resumes where it stopped.
+  bool excluded(const std::string& topic) const { return excluded_.contains(topic); }
+  // A reloaded config's topic selection (filter, include_patterns,
+  // mirror_prefixes, synced_configs, topic_refresh_interval are taken from
+  // `options`), applied by a discovery pass that starts now.
+  void update_topic_selection(const link_options& options);
   // ACTIVE, PAUSED (every mirror paused), UNAVAILABLE (a cluster unreachable),
   // FAILED (a cluster refuses klink's credentials or certificates, or every
   // mirror partition stopped by an error).
@@ -132,7 +174,23 @@ class link {
   asio::awaitable<void> run();
   asio::awaitable<bool> refresh_clusters();
   asio::awaitable<void> discover_topics();
-  asio::awaitable<bool> set_up_mirror(const std::string& topic);
+  asio::awaitable<bool> set_up_mirror(const std::string& topic, bool first_discovery);
+  // Topic following (linker/topic_sync.cpp).
+  asio::awaitable<std::set<std::string>> recorded_source_mirrors();
+  asio::awaitable<void> follow_source_topic(const std::string& topic,
+                                            const kafka::topic_metadata& meta);
+  asio::awaitable<void> note_source_gone(const std::string& topic);
+  void stop_for_source(const std::string& topic, std::string state, std::string reason);
+  asio::awaitable<std::expected<void, std::string>> start_partitions(
+      const std::string& topic, int32_t first, int32_t count,
+      const std::vector<int64_t>& fresh_starts);
+  asio::awaitable<std::expected<void, std::string>> ensure_mirror_partitions(
+      const std::string& topic, int32_t partitions);
+  asio::awaitable<void> sync_topic_configs();
+  asio::awaitable<
+      std::expected<std::map<std::string, std::map<std::string, std::string>>, std::string>>
+  describe_topic_configs(kafka::cluster& cluster, const std::vector<std::string>& topics);
+  void set_excluded(const std::string& topic, bool excluded);
   void note_reachability(kafka::cluster& cluster, const kafka::client_error* error);
   asio::awaitable<bool> load_checkpoints();
   void record(const mirror::acknowledgement& ack);
@@ -162,7 +220,9 @@ class link {
   kafka::cluster destination_;
   mirror::mirror_engine engine_;
   offsets::checkpoint_store checkpoints_;
-  offsets::checkpoint_store states_;                  // mirror lifecycle records
+  offsets::checkpoint_store states_;  // mirror lifecycle records
+  // The source cluster's own state topic, read only: mirrors other links made there.
+  offsets::checkpoint_store source_states_;
   std::map<std::string, lifecycle_entry> lifecycle_;  // by source topic; absent = active
   bool checkpoints_loaded_ = false;
   // Per (source topic, partition): where every mirrored record landed.
@@ -178,6 +238,12 @@ class link {
   asio::steady_timer refresh_timer_;
   asio::steady_timer checkpoint_timer_;
   std::set<std::string> mirrored_;
+  std::set<std::string> excluded_;
+  std::map<std::string, source_problem> source_problems_;
+  std::set<std::string> skipped_mirrors_;  // source topics that are mirrors; logged once
+  std::map<std::string, std::string> config_sync_errors_;  // per topic, logged once
+  bool first_discovery_done_ = false;
+  bool rediscover_now_ = false;               // a reload changed the selection: skip the wait
   std::set<std::string> failed_topics_;       // logged once; retried at each refresh
   std::set<std::string> unmatched_patterns_;  // logged once
   std::vector<std::pair<std::string, std::regex>> include_patterns_;

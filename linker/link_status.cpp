@@ -48,7 +48,8 @@ std::string_view link::state() const {
   // Mirrors stopped for good (promoted, failed over) say nothing about the link.
   std::vector<const mirror::partition_mirror*> running;
   for (const auto& p : engine_.partitions()) {
-    if (p->state != mirror::partition_state::stopped && !is_stopped(phase(p->source_topic)))
+    if (p->state != mirror::partition_state::stopped && !is_stopped(phase(p->source_topic)) &&
+        !excluded_.contains(p->source_topic))
       running.push_back(p.get());
   }
   if (running.empty()) return "ACTIVE";
@@ -63,7 +64,10 @@ std::string_view link::state() const {
 int64_t link::lag_records() const {
   int64_t lag = 0;
   for (const auto& p : engine_.partitions()) {
-    if (!is_stopped(phase(p->source_topic))) lag += p->lag_records();
+    if (is_stopped(phase(p->source_topic)) || excluded_.contains(p->source_topic) ||
+        source_problems_.contains(p->source_topic))
+      continue;
+    lag += p->lag_records();
   }
   return lag;
 }
@@ -94,7 +98,7 @@ asio::awaitable<void> link::paused_end_offsets_loop() {
   while (!stopping_) {
     std::set<std::string> paused;
     for (const auto& p : engine_.partitions()) {
-      if (p->paused) paused.insert(p->source_topic);
+      if (p->paused && !excluded_.contains(p->source_topic)) paused.insert(p->source_topic);
     }
     if (paused.empty()) break;
     for (const auto& topic : paused) {

@@ -78,6 +78,8 @@ std::string serialize(const mirror_record& record) {
   json doc{{"version", 1}, {"state", to_string(record.phase)}};
   if (!record.reason.empty()) doc["reason"] = record.reason;
   if (record.result) doc["result"] = result_fields(*record.result);
+  if (!record.mirror_topic.empty()) doc["mirror_topic"] = record.mirror_topic;
+  if (!record.source_topic_id.empty()) doc["source_topic_id"] = record.source_topic_id;
   return doc.dump();
 }
 
@@ -93,6 +95,8 @@ std::expected<mirror_record, std::string> parse_mirror_record(std::string_view t
     // A promotion in progress is never final: whoever reads it resumes mirroring.
     record.phase = *phase == mirror_phase::promoting ? mirror_phase::active : *phase;
     record.reason = doc.value("reason", "");
+    record.mirror_topic = doc.value("mirror_topic", "");
+    record.source_topic_id = doc.value("source_topic_id", "");
     if (doc.contains("result")) {
       const json& r = doc.at("result");
       switch_result result;

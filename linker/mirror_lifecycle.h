@@ -65,11 +65,17 @@ struct switch_result {
   friend bool operator==(const switch_result&, const switch_result&) = default;
 };
 
-// What the state topic holds for one mirror.
+// What the state topic holds for one mirror. Every mirror has one from the
+// moment it is set up (before its topic is created), so any klink reading
+// this cluster's state topic knows the topic is a mirror and never mirrors
+// it back (bidirectional links).
 struct mirror_record {
   mirror_phase phase = mirror_phase::active;
   std::string reason;  // why it diverged
   std::optional<switch_result> result;
+  std::string mirror_topic;  // its name on the destination ("" in records before prefixes)
+  std::string
+      source_topic_id;  // the source topic's id as Kafka prints it; a recreated topic has another
   friend bool operator==(const mirror_record&, const mirror_record&) = default;
 };
 

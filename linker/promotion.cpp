@@ -32,8 +32,12 @@ int64_t end_offset(const mirror::partition_mirror& p) {
 
 std::vector<std::string> link::mirror_topics() const {
   std::set<std::string> topics;
-  for (const auto& p : engine_.partitions())
-    topics.insert(p->source_topic);
+  for (const auto& p : engine_.partitions()) {
+    if (!excluded_.contains(p->source_topic)) topics.insert(p->source_topic);
+  }
+  // Mirrors whose source topic went away stay listed with that state.
+  for (const auto& [topic, problem] : source_problems_)
+    topics.insert(topic);
   // Stopped mirrors the filters no longer select stay final, but unlisted.
   for (const auto& [topic, entry] : lifecycle_) {
     if (is_stopped(entry.record.phase) && options_.topic_filter(topic)) topics.insert(topic);
@@ -69,10 +73,10 @@ void link::load_lifecycle() {
       // topic, so it is treated as diverged until an operator fails it over.
       log::error("unreadable mirror state record; the mirror stays stopped",
                  {{"link", options_.name}, {"topic", topic}, {"error", record.error()}});
-      lifecycle_[topic] = {
-          mirror_record{mirror_phase::diverged, "unreadable state record: " + record.error(),
-                        std::nullopt},
-          true};
+      mirror_record unreadable;
+      unreadable.phase = mirror_phase::diverged;
+      unreadable.reason = "unreadable state record: " + record.error();
+      lifecycle_[topic] = {std::move(unreadable), true};
       continue;
     }
     if (is_stopped(record->phase)) {
@@ -331,12 +335,16 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::promote(
       result.consumer_offset_errors = synced.errors;
     }
     auto& entry = lifecycle_[topic];
-    entry.record = mirror_record{mirror_phase::promoted, "", std::move(result)};
+    entry.record.phase = mirror_phase::promoted;
+    entry.record.result = std::move(result);
     entry.persisted = false;
   }
   if (auto written = co_await persist(reached); !written) {
     for (const auto& topic : reached) {
-      lifecycle_[topic] = {};
+      auto& entry = lifecycle_[topic];
+      entry.record.phase = mirror_phase::active;
+      entry.record.result.reset();
+      entry.persisted = true;
       out[topic] = {switch_status::not_persisted,
                     "mirror " + topic +
                         " reached the source's end, but the destination did not record the "
@@ -447,7 +455,8 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::failover(
       result.consumer_offset_errors = synced.errors;
     }
     auto& entry = lifecycle_[topic];
-    entry.record = mirror_record{mirror_phase::failed_over, "", std::move(result)};
+    entry.record.phase = mirror_phase::failed_over;
+    entry.record.result = std::move(result);
     entry.persisted = false;
     mirrored_.erase(topic);
     log::warn("mirror failed over: stopped for good, unmirrored records abandoned",

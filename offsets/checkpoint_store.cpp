@@ -90,6 +90,23 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::ensure_topic
 
 asio::awaitable<std::expected<void, std::string>> checkpoint_store::load() {
   if (auto ready = co_await ensure_topic(); !ready) co_return ready;
+  co_return co_await read_all();
+}
+
+asio::awaitable<std::expected<void, std::string>> checkpoint_store::load_if_present() {
+  const std::vector<std::string> topics{topic_};
+  auto refreshed = co_await destination_.refresh_metadata(topics);
+  if (!refreshed) co_return std::unexpected(refreshed.error().message);
+  const auto* meta = destination_.topic(topic_);
+  if (meta == nullptr ||
+      meta->error == static_cast<int16_t>(kafka::error_code::unknown_topic_or_partition)) {
+    loaded_.clear();
+    co_return std::expected<void, std::string>{};
+  }
+  co_return co_await read_all();
+}
+
+asio::awaitable<std::expected<void, std::string>> checkpoint_store::read_all() {
   using api = kafka::msg::fetch_api;
   using fetch_topic = decltype(kafka::msg::fetch_request::topics)::value_type;
   using fetch_partition = decltype(fetch_topic::partitions)::value_type;

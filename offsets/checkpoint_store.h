@@ -34,6 +34,9 @@ class checkpoint_store {
 
   // Creates the topic when it is missing, then reads every checkpoint in it.
   asio::awaitable<std::expected<void, std::string>> load();
+  // Reads the topic when it exists; a missing one reads as empty and is not
+  // created (for a cluster klink only reads from, such as a link's source).
+  asio::awaitable<std::expected<void, std::string>> load_if_present();
 
   // The last checkpoint written under `key`, if any.
   const std::string* find(const std::string& key) const;
@@ -47,6 +50,7 @@ class checkpoint_store {
 
  private:
   asio::awaitable<std::expected<void, std::string>> ensure_topic();
+  asio::awaitable<std::expected<void, std::string>> read_all();
 
   kafka::cluster& destination_;
   int16_t replication_factor_;

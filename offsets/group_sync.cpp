@@ -200,7 +200,8 @@ bool group_is_inactive(std::string_view state) {
 
 commit_plan plan_commits(const std::vector<committed_offset>& source,
                          const std::vector<committed_offset>& destination,
-                         const translate_fn& translate, const mirrored_fn& is_mirrored) {
+                         const translate_fn& translate, const mirrored_fn& is_mirrored,
+                         const rename_fn& mirror_topic) {
   std::map<std::pair<std::string, int32_t>, int64_t> existing;
   for (const auto& d : destination) {
     if (d.offset >= 0) existing[{d.topic, d.partition}] = d.offset;
@@ -213,12 +214,14 @@ commit_plan plan_commits(const std::vector<committed_offset>& source,
       ++plan.untranslatable;
       continue;
     }
-    auto it = existing.find({s.topic, s.partition});
+    const std::string destination_topic = mirror_topic ? mirror_topic(s.topic) : s.topic;
+    auto it = existing.find({destination_topic, s.partition});
     if (it != existing.end() && it->second >= *translated) {
       ++plan.up_to_date;
       continue;
     }
-    plan.commits.push_back(committed_offset{s.topic, s.partition, *translated, s.metadata});
+    plan.commits.push_back(
+        committed_offset{destination_topic, s.partition, *translated, s.metadata});
   }
   return plan;
 }
@@ -366,7 +369,8 @@ asio::awaitable<group_offset_sync::group_outcome> group_offset_sync::commit_tran
   auto existing = co_await fetch_offsets(destination_, *coordinator, group);
   if (!existing) co_return fail("destination " + existing.error());
 
-  auto plan = plan_commits(source_offsets, *existing, translate_, is_mirrored_);
+  auto plan =
+      plan_commits(source_offsets, *existing, translate_, is_mirrored_, options_.mirror_topic);
   if (plan.commits.empty()) co_return group_outcome{kind::synced, "", 0, plan.untranslatable};
 
   using api = kafka::msg::offset_commit_api;

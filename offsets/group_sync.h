@@ -50,6 +50,8 @@ struct committed_offset {
 using translate_fn = std::function<std::optional<int64_t>(
     const std::string& topic, int32_t partition, int64_t source_offset)>;
 using mirrored_fn = std::function<bool(const std::string& topic)>;
+// A mirror topic's name on the destination, given its source topic's.
+using rename_fn = std::function<std::string(const std::string& topic)>;
 
 struct commit_plan {
   std::vector<committed_offset> commits;  // destination offsets to commit
@@ -63,7 +65,8 @@ struct commit_plan {
 // failover, say) must not be sent back to re-read.
 commit_plan plan_commits(const std::vector<committed_offset>& source,
                          const std::vector<committed_offset>& destination,
-                         const translate_fn& translate, const mirrored_fn& is_mirrored);
+                         const translate_fn& translate, const mirrored_fn& is_mirrored,
+                         const rename_fn& mirror_topic = {});
 
 // A group's committed offsets on every topic (FindCoordinator, OffsetFetch);
 // empty when the cluster knows no such group.
@@ -87,6 +90,7 @@ struct sync_result {
 struct group_sync_options {
   std::string link_name;
   group_filter groups;
+  rename_fn mirror_topic;  // empty: mirrors carry their source topic's name
 };
 
 // Periodically translates and commits source group offsets on the destination.

@@ -27,6 +27,7 @@ std::string partition_state_name(const linker::link& link, const mirror::partiti
   const auto phase = link.phase(p.source_topic);
   if (linker::is_stopped(phase) || phase == linker::mirror_phase::promoting)
     return std::string(linker::to_string(phase));
+  if (const auto* problem = link.source_problem_of(p.source_topic)) return problem->state;
   if (p.state == mirror::partition_state::active) return p.paused ? "PAUSED" : "ACTIVE";
   std::string s(mirror::to_string(p.state));
   for (auto& c : s)
@@ -143,9 +144,10 @@ asio::awaitable<http_reply> admin_api::dispatch(const route& r, const http_reque
     case route_kind::mirrors:
       co_return list_mirrors(*link);
     case route_kind::mirror:
-      co_return one_mirror(*link, r.topic);
+      co_return one_mirror(*link, link->source_topic_named(r.topic));
     case route_kind::mirror_action:
-      co_return co_await mirror_action(*link, r.topic, r.action, request.body);
+      co_return co_await mirror_action(*link, link->source_topic_named(r.topic), r.action,
+                                       request.body);
     case route_kind::mirrors_action:
       co_return co_await mirrors_action(*link, r.action, request.body);
     case route_kind::group_offsets:
@@ -200,7 +202,7 @@ json admin_api::mirror_json(const linker::link& link, const std::string& topic,
   const bool stopped = linker::is_stopped(phase);
   json ps = json::array();
   int64_t lag = 0;
-  std::string mirror_topic = topic;
+  std::string mirror_topic = link.mirror_name(topic);
   for (const auto* p : partitions) {
     mirror_topic = p->mirror_topic;
     const int64_t partition_lag = stopped ? 0 : p->lag_records();
@@ -220,6 +222,7 @@ json admin_api::mirror_json(const linker::link& link, const std::string& topic,
            {"state", mirror_state(link, topic, partitions)},
            {"lag_records", lag},
            {"partitions", ps}};
+  if (const auto* problem = link.source_problem_of(topic)) out["reason"] = problem->reason;
   if (const auto* record = link.record_of(topic)) {
     if (!record->reason.empty()) out["reason"] = record->reason;
     if (record->result) out["result"] = linker::to_json(*record->result);

@@ -22,8 +22,9 @@ std::map<std::string, std::vector<const mirror::partition_mirror*>> partitions_b
   std::map<std::string, std::vector<const mirror::partition_mirror*>> out;
   for (const auto& topic : link.mirror_topics())
     out[topic];
-  for (const auto& p : link.engine().partitions())
-    out[p->source_topic].push_back(p.get());
+  for (const auto& p : link.engine().partitions()) {
+    if (!link.excluded(p->source_topic)) out[p->source_topic].push_back(p.get());
+  }
   for (auto& [_, ps] : out) {
     std::ranges::sort(ps, {}, &mirror::partition_mirror::partition);
   }
@@ -36,6 +37,7 @@ std::string_view mirror_state(const linker::link& link, const std::string& topic
   const auto phase = link.phase(topic);
   if (linker::is_stopped(phase) || phase == linker::mirror_phase::promoting)
     return linker::to_string(phase);
+  if (const auto* problem = link.source_problem_of(topic)) return problem->state;
   auto any = [&](partition_state s) {
     return std::ranges::any_of(partitions, [s](const auto* p) { return p->state == s; });
   };

@@ -126,3 +126,21 @@ TEST(plan_commits, destination_group_only_moves_forward) {
 }
 
 }  // namespace
+
+TEST(plan_commits, commits_under_the_prefixed_mirror_name) {
+  fixture f;
+  f.maps.emplace(std::pair<std::string, int32_t>{"orders", 0}, transactional_map());
+  auto prefixed = [](const std::string& t) { return "east." + t; };
+  // Source offset 18 translates to 12. An offset under the source's name on
+  // the destination is not the mirror's: only east.orders counts.
+  const std::vector<committed_offset> destination = {{"orders", 0, 100, std::nullopt},
+                                                     {"east.orders", 0, 2, std::nullopt}};
+  auto plan = plan_commits({{"orders", 0, 18, std::nullopt}}, destination, f.translate, f.mirrored,
+                           prefixed);
+  ASSERT_EQ(plan.commits.size(), 1u);
+  EXPECT_EQ(plan.commits[0], (committed_offset{"east.orders", 0, 12, std::nullopt}));
+  plan = plan_commits({{"orders", 0, 18, std::nullopt}}, {{"east.orders", 0, 13, std::nullopt}},
+                      f.translate, f.mirrored, prefixed);
+  EXPECT_TRUE(plan.commits.empty());
+  EXPECT_EQ(plan.up_to_date, 1);
+}
