@@ -208,14 +208,15 @@ def raw_request(host: str, port: int, data: bytes) -> bytes:
 
 
 def test_readyz_before_clusters_and_malformed_http(klink_process, tmp_path):
-    closed = socket.socket()
+    closed, closed_too = socket.socket(), socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
-    port = closed.getsockname()[1]
+    closed_too.bind(("127.0.0.1", 0))  # two clusters: one would be a link into itself
+    port, other_port = closed.getsockname()[1], closed_too.getsockname()[1]
     try:
         proc = klink_process(links=[{
             "name": "nowhere",
             "source": {"bootstrap_servers": [f"127.0.0.1:{port}"]},
-            "destination": {"bootstrap_servers": [f"127.0.0.1:{port}"]},
+            "destination": {"bootstrap_servers": [f"127.0.0.1:{other_port}"]},
             "topics": {"include": ["x"]},
         }])
         base = proc.admin_url
@@ -244,6 +245,7 @@ def test_readyz_before_clusters_and_malformed_http(klink_process, tmp_path):
         assert proc.running()
     finally:
         closed.close()
+        closed_too.close()
 
 
 def test_bearer_tokens_guard_v1_only(klink_process, tmp_path, topic_name, source_cluster):

@@ -38,7 +38,7 @@ MALFORMED = [
     ("wrong_type", LINK + '[links.mirror]\nmax_in_flight = "5"\n',
      "links[0].mirror.max_in_flight", 10, 17, "expected an integer, got a string"),
     ("bad_enum", LINK + '[links.mirror]\nstart = "beginning"\n',
-     "links[0].mirror.start", 10, 9, "expected one of: earliest, latest"),
+     "links[0].mirror.start", 10, 9, "expected earliest, latest or an RFC 3339 timestamp"),
     ("bad_regex", LINK.replace('include = ["orders"]', 'include = ["orders", "*payments"]'),
      "links[0].topics.include[1]", 8, 22, "invalid regular expression"),
     ("empty_bootstrap_list", LINK.replace('bootstrap_servers = ["127.0.0.1:29092"]', "bootstrap_servers = []"),

@@ -276,12 +276,15 @@ def test_group_offsets_in_and_past_compaction_holes_translate_exactly(compacting
         "name": "gsc",
         "source": {"bootstrap_servers": compacting_source.bootstrap_servers},
         "destination": {"bootstrap_servers": dest_cluster.bootstrap_servers},
-        "topics": {"include": [re.escape(topic)]},
+        # Config sync would copy the source's compaction settings onto the mirror at the
+        # next refresh: this link keeps the mirror's own (see below).
+        "topics": {"include": [re.escape(topic)],
+                   "sync_configs": ["cleanup.policy", "retention.ms", "retention.bytes"]},
         "mirror": {"start": "earliest"},
         "consumer_offsets": {"sync": True, "include": [f"gsc-.*-{tag}"], "interval_ms": SYNC_INTERVAL_MS},
     }
     # The mirror topic exists before klink starts (klink takes an empty one as it is), with a
-    # long compaction lag: it would otherwise copy the source's segment.ms=100 and
+    # long compaction lag, and the link does not sync the compaction configs: it would otherwise copy the source's segment.ms=100 and
     # min.compaction.lag.ms=0, and the destination's cleaner could drop superseded hot keys
     # while the groups read, which says nothing about the translation under test.
     dest_cluster.create_topic(topic, partitions=PARTITIONS, configs={
