@@ -375,8 +375,9 @@ asio::awaitable<http_reply> admin_api::group_offsets(linker::link& link, const s
   json topics = json::array();
   for (const auto& o : *offsets) {
     if (topics.empty() || topics.back()["topic"] != o.topic)
-      topics.push_back(
-          {{"topic", o.topic}, {"mirror_topic", o.topic}, {"partitions", json::array()}});
+      topics.push_back({{"topic", o.topic},
+                        {"mirror_topic", link.mirror_name(o.topic)},
+                        {"partitions", json::array()}});
     topics.back()["partitions"].push_back(
         {{"partition", o.partition},
          {"source_offset", o.source_offset},

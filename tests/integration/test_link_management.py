@@ -222,3 +222,29 @@ def test_start_latest_and_at_a_timestamp(klink_process, source_cluster, dest_clu
     assert all(r.key.startswith(b"late-") and r.timestamp >= t1 for p in dst.values() for r in p)
     src = consume_all(source_cluster.bootstrap, stamped)
     compare_partitions({p: recs[50:] for p, recs in src.items()}, dst)
+
+
+def test_consumer_offsets_land_on_the_prefixed_mirror(klink_process, source_cluster, dest_cluster):
+    from confluent_kafka import Consumer, TopicPartition
+
+    from kafka_checks import committed_offsets
+
+    topic = unique_topic("pgrp")
+    group = f"grp-{topic}"
+    source_cluster.create_topic(topic, partitions=2)
+    produce(source_cluster.bootstrap, topic, 200, "a", 2)
+    c = Consumer({"bootstrap.servers": source_cluster.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 40), TopicPartition(topic, 1, 70)], asynchronous=False)
+    finally:
+        c.close()
+    link = {**link_config(source_cluster, dest_cluster, include=[re.escape(topic)], prefix="dr."),
+            "consumer_offsets": {"sync": True, "include": [re.escape(group)], "interval_ms": 500}}
+    proc = klink_process(links=[link])
+    mirror_name = f"dr.{topic}"
+    # Records land at the same offsets here, so the translation is the identity.
+    wait_until(lambda: committed_offsets(dest_cluster.bootstrap, mirror_name, group, 2) == {0: 40, 1: 70}, 30,
+               "group offsets committed on the prefixed mirror")
+    assert topic not in topics_on(dest_cluster)  # nothing under the source's name
+    doc = get_json(f"{proc.admin_url}/v1/links/test/groups/{group}/offsets")
+    assert [(t["topic"], t["mirror_topic"]) for t in doc["topics"]] == [(topic, mirror_name)]
