@@ -1,5 +1,6 @@
-"""Several links in one klink daemon: a link whose source never answers (a closed port) and a
-link whose source cluster is SIGKILLed while klink runs must not stall a healthy link. The
+"""Several links in one klink daemon: a link whose source refuses connections (a closed port),
+one whose source accepts connections but never answers (a hung broker), and one whose source
+cluster is SIGKILLed while klink runs must not stall a healthy link. The
 healthy link "good" mirrors a 200,000-record backlog plus a live stream exactly, its lag
 reaches 0, the admin endpoint keeps answering, and both broken links show UNAVAILABLE.
 
@@ -12,11 +13,12 @@ link alone (not asserted: the machine is shared):
         /usr/bin/python3 -m pytest tests/integration/test_many_links.py -q -s
 
 Ports of its own: a one-broker cluster on 27210 (killed mid-run); nothing listens on 27310
-(the dead link's bootstrap).
+(the dead link's bootstrap); the test's silent listener on 27311 (the hung link's).
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -24,13 +26,15 @@ from admin_client import get_json, http, sample, scrape
 from conftest import KAFKA_VERSION, RUN_DIR
 from harness.kafka import KafkaCluster
 from kafka_checks import compare_partitions, consume_all, total_records, unique_topic, wait_until
-from links_support import JSON_LOGS, events, high_watermarks, produce_n, wait_for_high_watermarks
+from links_support import JSON_LOGS, PacedProducer, events, high_watermarks, produce_n, wait_for_high_watermarks
 
 DYING_PORT = 27210
 DEAD_PORT = 27310
+HUNG_PORT = 27311
 PARTITIONS = 6
 BACKLOG = 200_000
-LIVE = 20_000
+LIVE_RATE = 4000
+LIVE_S = 5
 VALUE_SIZE = 250
 ADMIN_LIMIT_S = 2.0
 
@@ -43,6 +47,45 @@ def link(name: str, source_servers: list[str], dest, include: str) -> dict:
         "topics": {"include": [include], "refresh_interval_ms": 1000},
         "mirror": {"start": "earliest"},
     }
+
+
+class SilentBroker(threading.Thread):
+    """Accepts connections on `port` and reads whatever arrives, never answering: a hung broker."""
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.server.settimeout(0.2)
+        self.connections: list[socket.socket] = []
+        self.bytes_received = 0
+        self._halt = threading.Event()
+
+    def run(self):
+        while not self._halt.is_set():
+            try:
+                conn, _ = self.server.accept()
+                conn.setblocking(False)
+                self.connections.append(conn)
+            except TimeoutError:
+                pass
+            for conn in list(self.connections):
+                try:
+                    data = conn.recv(65536)
+                    if data:
+                        self.bytes_received += len(data)
+                    else:
+                        self.connections.remove(conn)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.connections.remove(conn)
+
+    def stop(self):
+        self._halt.set()
+        self.join(5)
+        for conn in self.connections:
+            conn.close()
+        self.server.close()
 
 
 class AdminPoller(threading.Thread):
@@ -103,6 +146,8 @@ def test_dead_and_killed_links_do_not_stall_a_good_one(klink_process, source_clu
     dying_topic = unique_topic("many-dying")
     dying = KafkaCluster("many-links-dying", brokers=1, base_port=DYING_PORT, version=KAFKA_VERSION,
                          workdir=RUN_DIR / f"many-links-dying-{DYING_PORT}")
+    hung = SilentBroker(HUNG_PORT)
+    hung.start()
     try:
         dying.start()
         dying.create_topic(dying_topic, partitions=2)
@@ -110,6 +155,7 @@ def test_dead_and_killed_links_do_not_stall_a_good_one(klink_process, source_clu
 
         k = klink_process(links=[
             link("dead", [f"127.0.0.1:{DEAD_PORT}"], dest_cluster, ".*"),
+            link("hung", [f"127.0.0.1:{HUNG_PORT}"], dest_cluster, ".*"),
             link("dying", dying.bootstrap_servers, dest_cluster, dying_topic),
             link("good", source_cluster.bootstrap_servers, dest_cluster, good_topic),
         ], extra=JSON_LOGS, log_level="info", name="klink-many")
@@ -129,9 +175,14 @@ def test_dead_and_killed_links_do_not_stall_a_good_one(klink_process, source_clu
             good_hw = high_watermarks(source_cluster.bootstrap, good_topic)
             caught_up_records = sum(good_hw.values())
 
-            # A live stream after the backlog, with both peers down.
-            produce_n(source_cluster.bootstrap, good_topic, PARTITIONS, LIVE, "live", value_size=VALUE_SIZE,
-                      codec="lz4")
+            # A live stream after the backlog, with every peer down.
+            live = PacedProducer(source_cluster.bootstrap, good_topic, PARTITIONS, LIVE_RATE, "live",
+                                 value_size=VALUE_SIZE)
+            live.start()
+            try:
+                wait_until(lambda: live.acked >= LIVE_RATE * LIVE_S, LIVE_S + 30, "the live stream")
+            finally:
+                live.stop()
             wait_for_high_watermarks(dest_cluster.bootstrap, good_topic,
                                      high_watermarks(source_cluster.bootstrap, good_topic), k, timeout=60)
 
@@ -145,16 +196,19 @@ def test_dead_and_killed_links_do_not_stall_a_good_one(klink_process, source_clu
                 return states if states.get("dying") == "UNAVAILABLE" else None
 
             states = wait_until(dying_unavailable, 30, "the dying link to show UNAVAILABLE")
-            assert states == {"dead": "UNAVAILABLE", "dying": "UNAVAILABLE", "good": "ACTIVE"}, states
+            assert states == {"dead": "UNAVAILABLE", "hung": "UNAVAILABLE", "dying": "UNAVAILABLE",
+                              "good": "ACTIVE"}, states
             links = {l["name"]: l for l in get_json(f"{k.admin_url}/v1/links")["links"]}
             assert links["good"]["lag_records"] == 0, links["good"]
             assert links["dead"]["source_reachable"] is False, links["dead"]
             assert links["dying"]["source_reachable"] is False, links["dying"]
+            assert links["hung"]["source_reachable"] is False, links["hung"]
+            assert hung.bytes_received > 0, "klink never talked to the hung broker"
         finally:
             poller.stop()
         # Throughout: every admin call answered, each well within the limit.
         assert not poller.failures, poller.failures[:5]
-        assert len(poller.durations) >= 3, poller.durations
+        assert len(poller.durations) >= 15, poller.durations
         slowest = max(poller.durations)
         assert slowest < ADMIN_LIMIT_S, f"an admin call took {slowest:.2f}s"
         # Dead all along: "dead" never reached its source, and said so once.
@@ -163,7 +217,7 @@ def test_dead_and_killed_links_do_not_stall_a_good_one(klink_process, source_clu
         assert events(k, "cluster unreachable; retrying with backoff", link="dying", cluster="source")
 
         src = consume_all(source_cluster.bootstrap, good_topic, timeout=120)
-        assert total_records(src) == BACKLOG + LIVE
+        assert total_records(src) == BACKLOG + live.acked
         compare_partitions(src, consume_all(dest_cluster.bootstrap, good_topic, timeout=120))
         # The dying link's mirror kept what it had copied.
         assert high_watermarks(dest_cluster.bootstrap, dying_topic) == {0: 1000, 1: 1000}
@@ -171,6 +225,7 @@ def test_dead_and_killed_links_do_not_stall_a_good_one(klink_process, source_clu
         assert events(k, "link stopped cleanly", link="good"), k.stderr_tail()
     finally:
         dying.stop()
+        hung.stop()
 
     alone_rate, good_rate = alone_mb / alone_s, good_mb / good_s
     print(f"\nmany_links: {caught_up_records} records caught up; dying cluster killed {killed_at:.1f}s after "
