@@ -221,10 +221,13 @@ asio::awaitable<void> link::discover_topics() {
   // Read before deciding anything: a reverse link records a mirror before it
   // creates the topic, so every mirror in the listing just taken is known.
   const auto recorded_mirrors = co_await recorded_source_mirrors();
-  const bool first = !first_discovery_done_;
   std::set<std::string> matched_patterns;
   // A copy: setting up a mirror refreshes single topics in the live cache.
   const auto listed = source_.metadata().topics;
+  if (!first_discovery_done_) {
+    for (const auto& [name, meta] : listed)
+      first_listing_.insert(name);
+  }
   for (const auto& [name, meta] : listed) {
     if (stopping_) co_return;
     // klink's own topics start with "__" like Kafka's internal ones.
@@ -258,7 +261,7 @@ asio::awaitable<void> link::discover_topics() {
       co_await follow_source_topic(name, meta);
       continue;
     }
-    if (co_await set_up_mirror(name, first)) {
+    if (co_await set_up_mirror(name, first_listing_.contains(name))) {
       mirrored_.insert(name);
       failed_topics_.erase(name);
     }
@@ -306,7 +309,7 @@ asio::awaitable<void> link::discover_topics() {
   if (!stopping_) co_await sync_topic_configs();
 }
 
-asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool first_discovery) {
+asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool listed_at_start) {
   const std::string mirror = mirror_name(topic);
   auto give_up = [&](const std::string& why) {
     if (failed_topics_.insert(topic).second) {
@@ -337,9 +340,12 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool first_d
                         "); the mirror keeps the old topic's data and copies nothing more");
     co_return false;
   }
-  if (entry.record.source_topic_id.empty() || entry.record.mirror_topic != mirror) {
+  const std::string& source_cluster = source_.metadata().cluster_id;
+  if (entry.record.source_topic_id.empty() || entry.record.mirror_topic != mirror ||
+      entry.record.source_cluster_id != source_cluster) {
     entry.record.source_topic_id = source_id;
     entry.record.mirror_topic = mirror;
+    entry.record.source_cluster_id = source_cluster;
     const std::vector<std::string> just_this{topic};
     if (auto written = co_await persist(just_this); !written)
       co_return give_up("cannot record the mirror in klink's state: " + written.error());
@@ -400,7 +406,7 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool first_d
 
   // Where a partition with no checkpoint starts. Topics that appear after
   // the link's first discovery are new in full: from their start.
-  auto mode = first_discovery ? options_.start : start_position::earliest;
+  auto mode = listed_at_start ? options_.start : start_position::earliest;
   const int64_t start_timestamp = mode == start_position::earliest ? earliest_timestamp
                                   : mode == start_position::latest ? latest_timestamp
                                                                    : options_.start_timestamp_ms;

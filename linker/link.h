@@ -174,7 +174,7 @@ class link {
   asio::awaitable<void> run();
   asio::awaitable<bool> refresh_clusters();
   asio::awaitable<void> discover_topics();
-  asio::awaitable<bool> set_up_mirror(const std::string& topic, bool first_discovery);
+  asio::awaitable<bool> set_up_mirror(const std::string& topic, bool listed_at_start);
   // Topic following (linker/topic_sync.cpp).
   asio::awaitable<std::set<std::string>> recorded_source_mirrors();
   asio::awaitable<void> follow_source_topic(const std::string& topic,
@@ -243,6 +243,9 @@ class link {
   std::set<std::string> skipped_mirrors_;  // source topics that are mirrors; logged once
   std::map<std::string, std::string> config_sync_errors_;  // per topic, logged once
   bool first_discovery_done_ = false;
+  // Source topics listed by the first discovery: `start` applies to these;
+  // later ones are new in full.
+  std::set<std::string> first_listing_;
   bool rediscover_now_ = false;               // a reload changed the selection: skip the wait
   std::set<std::string> failed_topics_;       // logged once; retried at each refresh
   std::set<std::string> unmatched_patterns_;  // logged once

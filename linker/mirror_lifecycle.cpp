@@ -80,6 +80,7 @@ std::string serialize(const mirror_record& record) {
   if (record.result) doc["result"] = result_fields(*record.result);
   if (!record.mirror_topic.empty()) doc["mirror_topic"] = record.mirror_topic;
   if (!record.source_topic_id.empty()) doc["source_topic_id"] = record.source_topic_id;
+  if (!record.source_cluster_id.empty()) doc["source_cluster_id"] = record.source_cluster_id;
   return doc.dump();
 }
 
@@ -97,6 +98,7 @@ std::expected<mirror_record, std::string> parse_mirror_record(std::string_view t
     record.reason = doc.value("reason", "");
     record.mirror_topic = doc.value("mirror_topic", "");
     record.source_topic_id = doc.value("source_topic_id", "");
+    record.source_cluster_id = doc.value("source_cluster_id", "");
     if (doc.contains("result")) {
       const json& r = doc.at("result");
       switch_result result;

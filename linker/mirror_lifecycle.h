@@ -74,8 +74,11 @@ struct mirror_record {
   std::string reason;  // why it diverged
   std::optional<switch_result> result;
   std::string mirror_topic;  // its name on the destination ("" in records before prefixes)
-  std::string
-      source_topic_id;  // the source topic's id as Kafka prints it; a recreated topic has another
+  // The source topic's id as Kafka prints it: a recreated topic has another.
+  std::string source_topic_id;
+  // The cluster id of the mirror's source: a link skips only the mirrors that
+  // came from its own destination (a loop), not those it may pass on (a chain).
+  std::string source_cluster_id;
   friend bool operator==(const mirror_record&, const mirror_record&) = default;
 };
 

@@ -93,8 +93,15 @@ asio::awaitable<std::set<std::string>> link::recorded_source_mirrors() {
                {{"link", options_.name}, {"error", loaded.error()}});
     co_return out;
   }
+  // Only mirrors of this link's destination would loop; mirrors of a third
+  // cluster may be passed on (a chain A -> B -> C). Records that do not say
+  // where they came from (older ones) count as loops, to be safe.
+  const std::string& destination_id = destination_.metadata().cluster_id;
   for (const auto& [key, value] : source_states_.entries()) {
     auto record = parse_mirror_record(value);
+    if (record && !record->source_cluster_id.empty() && !destination_id.empty() &&
+        record->source_cluster_id != destination_id)
+      continue;
     if (record && !record->mirror_topic.empty()) {
       out.insert(record->mirror_topic);
     } else if (auto slash = key.find('/'); slash != std::string::npos) {

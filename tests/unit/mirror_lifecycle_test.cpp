@@ -34,21 +34,21 @@ TEST(mirror_lifecycle, phases_round_trip_by_name) {
 }
 
 TEST(mirror_lifecycle, records_round_trip) {
-  const mirror_record promoted{mirror_phase::failed_over, "", sample_result(), "", ""};
+  const mirror_record promoted{mirror_phase::failed_over, "", sample_result(), "", "", ""};
   auto parsed = parse_mirror_record(serialize(promoted));
   ASSERT_TRUE(parsed) << parsed.error();
   EXPECT_EQ(*parsed, promoted);
   EXPECT_EQ(parsed->result->abandoned_records(), 20);
 
-  const mirror_record diverged{mirror_phase::diverged, "partition 2: landed at 7, expected 6",
-                               std::nullopt, "", ""};
+  const mirror_record diverged{
+      mirror_phase::diverged, "partition 2: landed at 7, expected 6", std::nullopt, "", "", ""};
   EXPECT_EQ(parse_mirror_record(serialize(diverged)), diverged);
-  const mirror_record paused{mirror_phase::paused, "", std::nullopt, "", ""};
+  const mirror_record paused{mirror_phase::paused, "", std::nullopt, "", "", ""};
   EXPECT_EQ(parse_mirror_record(serialize(paused)), paused);
 }
 
 TEST(mirror_lifecycle, a_promotion_in_progress_reads_back_as_active) {
-  const mirror_record promoting{mirror_phase::promoting, "", std::nullopt, "", ""};
+  const mirror_record promoting{mirror_phase::promoting, "", std::nullopt, "", "", ""};
   auto parsed = parse_mirror_record(serialize(promoting));
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->phase, mirror_phase::active);
@@ -82,6 +82,7 @@ TEST(mirror_record, keeps_the_mirror_name_and_source_topic_id) {
   klink::linker::mirror_record r;
   r.mirror_topic = "east.orders";
   r.source_topic_id = "x9Hc4yZ1QkWm0P1q3yL7Kw";
+  r.source_cluster_id = "Jc-2ZinbQVG_21gg4zklYA";
   auto back = klink::linker::parse_mirror_record(klink::linker::serialize(r));
   ASSERT_TRUE(back.has_value()) << back.error();
   EXPECT_EQ(*back, r);
