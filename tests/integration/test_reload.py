@@ -1,7 +1,8 @@
 """SIGHUP reloads of a running klink against real Kafka: a link added, a link's include
 widened (applied at once, the link not restarted), invalid configs rejected with the running
-config kept, a link removed (stopped cleanly), and a topic excluded then included again
-(it stops where it is, keeps its mirror data, and resumes exactly: no loss, no duplicates).
+config kept, a link removed (stopped cleanly), a link's [links.mirror] changed (restarted, resuming
+from its checkpoint under a live stream), and a topic excluded then included again (it stops where
+it is, keeps its mirror data, and resumes exactly: no loss, no duplicates).
 
     KLINK_TEST_SOURCE_PORT=35192 KLINK_TEST_DEST_PORT=36192 \
         /usr/bin/python3 -m pytest tests/integration/test_reload.py -q
@@ -166,6 +167,26 @@ def test_reload_adds_widens_rejects_and_removes_links(klink_process, source_clus
     stays(lambda: high_watermarks(dst.bootstrap, f"b.{t3}") == b_t3_end, 2 * REFRESH_MS / 1000,
           "b.<t3> must not grow after link b was removed")
     assert not events(k, RESTARTING), events(k, RESTARTING)
+
+    # (d) A change beyond the topic selection ([links.mirror]) restarts A, under a live
+    # stream: it resumes from its own checkpoint, nothing lost or duplicated.
+    producer = PacedProducer(src.bootstrap, t1, PARTITIONS, 500, "restart")
+    producer.start()
+    try:
+        wait_until(lambda: producer.acked >= 500, 30, "the live producer to be under way")
+        changed = link("a", src, dst, [f"{t1}|{t2}"])
+        changed["mirror"]["fetch_max_wait_ms"] = 200
+        outcome = reload_config(k, with_links(k, [changed]))
+        assert outcome["msg"] == "config reloaded", outcome
+        assert (outcome["added"], outcome["removed"], outcome["restarted"]) == (0, 0, 1), outcome
+        assert events(k, RESTARTING, link="a")
+        wait_until(lambda: len(events(k, "link starting", link="a")) == 2, 10, "a to start again")
+        wait_until(lambda: producer.acked >= 2000, 30, "more live records after the restart")
+    finally:
+        producer.stop()
+    assert events(k, "link stopped cleanly", link="a"), k.stderr_tail()
+    exact(src, dst, t1, t1, k)
+    exact(src, dst, t2, t2, k)
     assert k.stop() == 0, k.stderr_tail()
 
 
