@@ -350,7 +350,9 @@ asio::awaitable<void> group_membership::heartbeat() {
 asio::awaitable<void> group_membership::run() {
   while (!stopping_) {
     if (!coordinator_) {
-      if (!co_await discover_coordinator()) {
+      // (g++ 12 mis-compiles a co_await inside an if condition in a loop.)
+      const bool found = co_await discover_coordinator();
+      if (!found) {
         co_await pause(options_.retry_backoff);
         continue;
       }
@@ -378,7 +380,10 @@ asio::awaitable<void> group_membership::leave() {
     co_await sleep_for(std::chrono::milliseconds(10));
   co_await revoke_all();
   if (member_id_.empty()) co_return;
-  if (!coordinator_ && !co_await discover_coordinator()) co_return;
+  if (!coordinator_) {
+    const bool found = co_await discover_coordinator();
+    if (!found) co_return;
+  }
   msg::leave_group_request request;
   request.group_id = options_.group_id;
   request.member_id = member_id_;                // v0-2
@@ -403,8 +408,12 @@ asio::awaitable<void> group_membership::leave() {
 
 asio::awaitable<std::expected<std::vector<member_share>, std::string>> group_membership::describe(
     std::string* state) {
-  if (!coordinator_ && !co_await discover_coordinator())
-    co_return std::unexpected("no coordinator for group " + options_.group_id + ": " + last_error_);
+  if (!coordinator_) {
+    const bool found = co_await discover_coordinator();
+    if (!found)
+      co_return std::unexpected("no coordinator for group " + options_.group_id + ": " +
+                                last_error_);
+  }
   msg::describe_groups_request request;
   request.groups.push_back(options_.group_id);
   auto reply = co_await cluster_.send_to<msg::describe_groups_api>(*coordinator_, request);
