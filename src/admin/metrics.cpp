@@ -169,16 +169,22 @@ metrics::topic_series& metrics::topic(const std::string& link, const std::string
 
 void metrics::update(const std::vector<std::unique_ptr<linker::link>>& links) {
   const auto now = std::chrono::system_clock::now();
+  std::set<std::string> listed_links;
+  std::set<std::pair<std::string, std::string>> listed_topics;
+  std::set<std::tuple<std::string, std::string, int32_t>> listed_partitions;
   for (const auto& l : links) {
     const std::string& name = l->name();
+    listed_links.insert(name);
     update_link(link_of(name), *l);
 
     for (const auto& [topic_name, partitions] : partitions_by_topic(*l)) {
+      listed_topics.insert({name, topic_name});
       auto& t = topic(name, topic_name);
       int64_t lag = 0;
       // A mirror stopped for good copies nothing more: no lag to report.
       const bool stopped = linker::is_stopped(l->phase(topic_name));
       for (const auto* p : partitions) {
+        listed_partitions.insert({name, p->source_topic, p->partition});
         auto& s = partition(name, *p);
         const int64_t partition_lag = stopped ? 0 : p->lag_records();
         lag += partition_lag;
@@ -193,6 +199,52 @@ void metrics::update(const std::vector<std::unique_ptr<linker::link>>& links) {
       for (auto& [s, gauge] : t.states)
         gauge->Set(s == state ? 1 : 0);
     }
+  }
+  remove_unlisted(listed_links, listed_topics, listed_partitions);
+}
+
+void metrics::remove_unlisted(
+    const std::set<std::string>& links, const std::set<std::pair<std::string, std::string>>& topics,
+    const std::set<std::tuple<std::string, std::string, int32_t>>& partitions) {
+  for (auto it = partitions_.begin(); it != partitions_.end();) {
+    if (partitions.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    partition_lag_records_.Remove(it->second.lag_records);
+    partition_lag_seconds_.Remove(it->second.lag_seconds);
+    it = partitions_.erase(it);
+  }
+  for (auto it = topics_.begin(); it != topics_.end();) {
+    if (topics.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    auto& t = it->second;
+    lag_records_.Remove(t.lag_records);
+    records_total_.Remove(t.records);
+    bytes_total_.Remove(t.bytes);
+    batches_rebuilt_total_.Remove(t.batches_rebuilt);
+    for (auto& [state, gauge] : t.states)
+      mirror_state_.Remove(gauge);
+    it = topics_.erase(it);
+  }
+  for (auto it = links_.begin(); it != links_.end();) {
+    if (links.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    auto& s = it->second;
+    for (auto& [state, gauge] : s.states)
+      link_state_.Remove(gauge);
+    fetch_latency_.Remove(s.fetch_latency.histogram);
+    produce_latency_.Remove(s.produce_latency.histogram);
+    offsets_committed_total_.Remove(s.offsets_committed.counter);
+    authentication_failures_total_.Remove(s.source_authentication_failures.counter);
+    authentication_failures_total_.Remove(s.destination_authentication_failures.counter);
+    for (auto& [key, series] : s.kafka_errors)
+      kafka_errors_total_.Remove(series.counter);
+    it = links_.erase(it);
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -67,6 +68,12 @@ class metrics {
   void update_link(link_series& s, const linker::link& l);
   partition_series& partition(const std::string& link, const mirror::partition_mirror& p);
   topic_series& topic(const std::string& link, const std::string& topic);
+  // Drops the series of links, mirrors and partitions no longer listed (a
+  // reload removed the link or narrowed its filters): a stale lag would
+  // keep alerting.
+  void remove_unlisted(const std::set<std::string>& links,
+                       const std::set<std::pair<std::string, std::string>>& topics,
+                       const std::set<std::tuple<std::string, std::string, int32_t>>& partitions);
 
   lag_clock& clock_;
   std::shared_ptr<prometheus::Registry> registry_;

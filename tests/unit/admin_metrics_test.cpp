@@ -67,4 +67,20 @@ TEST_F(admin_metrics_test, a_second_update_adds_nothing_when_nothing_happened) {
   EXPECT_EQ(m.serialize(), first);
 }
 
+TEST_F(admin_metrics_test, a_removed_link_loses_its_series) {
+  klink::linker::link_options o;
+  o.name = "gone";
+  o.topic_filter = [](const std::string&) { return true; };
+  links.push_back(std::make_unique<klink::linker::link>(io.get_executor(), std::move(o)));
+  klink::admin::metrics m(clock);
+  m.update(links);
+  EXPECT_NE(m.serialize().find(R"(link="gone")"), std::string::npos);
+  // A reload removed it: no stale state or counter stays behind.
+  links.pop_back();
+  m.update(links);
+  const auto text = m.serialize();
+  EXPECT_EQ(text.find(R"(link="gone")"), std::string::npos) << text;
+  EXPECT_TRUE(has(text, R"(klink_consumer_offsets_committed_total{link="dr"} 0)")) << text;
+}
+
 }  // namespace
