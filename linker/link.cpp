@@ -340,6 +340,21 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool listed_
                         "); the mirror keeps the old topic's data and copies nothing more");
     co_return false;
   }
+  // Checkpoints are kept per source topic. A mirror recorded under another
+  // name (the link's prefix changed) has checkpoints that describe that
+  // topic, not this one: the new mirror starts afresh, the old one stays as it is.
+  const std::string recorded_name =
+      entry.record.mirror_topic.empty() ? topic : entry.record.mirror_topic;
+  const bool renamed = !entry.record.source_topic_id.empty() && recorded_name != mirror;
+  if (renamed) {
+    log::warn(
+        "the link's prefix changed: the mirror starts afresh under its new name; the old "
+        "mirror topic is kept as it is and no longer written",
+        {{"link", options_.name},
+         {"topic", topic},
+         {"mirror_topic", mirror},
+         {"old_mirror_topic", recorded_name}});
+  }
   const std::string& source_cluster = source_.metadata().cluster_id;
   if (entry.record.source_topic_id.empty() || entry.record.mirror_topic != mirror ||
       entry.record.source_cluster_id != source_cluster) {
@@ -433,7 +448,7 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool listed_
   if (!starts) co_return give_up("source offsets: " + starts.error());
   if (static_cast<int32_t>(starts->size()) != partitions)
     co_return give_up("source partition count changed while setting up; retrying");
-  if (auto started = co_await start_partitions(topic, 0, partitions, *starts); !started)
+  if (auto started = co_await start_partitions(topic, 0, partitions, *starts, renamed); !started)
     co_return give_up(started.error());
   if (phase(topic) == mirror_phase::paused) {
     log::info("mirror stays paused, as it was when klink stopped",

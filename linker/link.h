@@ -181,9 +181,10 @@ class link {
                                             const kafka::topic_metadata& meta);
   asio::awaitable<void> note_source_gone(const std::string& topic);
   void stop_for_source(const std::string& topic, std::string state, std::string reason);
+  // `fresh`: ignore checkpoints (they belong to a mirror topic of another name).
   asio::awaitable<std::expected<void, std::string>> start_partitions(
       const std::string& topic, int32_t first, int32_t count,
-      const std::vector<int64_t>& fresh_starts);
+      const std::vector<int64_t>& fresh_starts, bool fresh = false);
   asio::awaitable<std::expected<void, std::string>> ensure_mirror_partitions(
       const std::string& topic, int32_t partitions);
   asio::awaitable<void> sync_topic_configs();

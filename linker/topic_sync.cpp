@@ -199,7 +199,7 @@ asio::awaitable<void> link::follow_source_topic(const std::string& topic,
 
 asio::awaitable<std::expected<void, std::string>> link::start_partitions(
     const std::string& topic, int32_t first, int32_t count,
-    const std::vector<int64_t>& fresh_starts) {
+    const std::vector<int64_t>& fresh_starts, bool fresh) {
   const std::string mirror = mirror_name(topic);
   const std::vector<std::string> just_mirror{mirror};
   std::expected<std::vector<int64_t>, std::string> destination_ends;
@@ -223,8 +223,9 @@ asio::awaitable<std::expected<void, std::string>> link::start_partitions(
   for (int32_t p = first; p < first + count; ++p) {
     const auto i = static_cast<std::size_t>(p);
     const std::string key = offsets::checkpoint_key(options_.name, topic, p);
-    auto map = co_await resume_map(source_, topic, p, checkpoints_.find(key), fresh_starts[i],
-                                   (*destination_ends)[i]);
+    const std::string* checkpoint = fresh ? nullptr : checkpoints_.find(key);
+    auto map =
+        co_await resume_map(source_, topic, p, checkpoint, fresh_starts[i], (*destination_ends)[i]);
     if (!map) co_return std::unexpected("partition " + std::to_string(p) + ": " + map.error());
     initial.emplace_back(key, map->serialize());
     resumed.push_back(std::move(*map));

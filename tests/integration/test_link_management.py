@@ -248,3 +248,24 @@ def test_consumer_offsets_land_on_the_prefixed_mirror(klink_process, source_clus
     assert topic not in topics_on(dest_cluster)  # nothing under the source's name
     doc = get_json(f"{proc.admin_url}/v1/links/test/groups/{group}/offsets")
     assert [(t["topic"], t["mirror_topic"]) for t in doc["topics"]] == [(topic, mirror_name)]
+
+
+def test_a_changed_prefix_starts_a_new_mirror_and_leaves_the_old_one(klink_process, source_cluster, dest_cluster):
+    topic = unique_topic("rename")
+    source_cluster.create_topic(topic, partitions=2)
+    produce(source_cluster.bootstrap, topic, 200, "a", 2)
+    proc = klink_process(links=[link_config(source_cluster, dest_cluster, include=[re.escape(topic)], prefix="a.")])
+    wait_until(lambda: sum(end_offsets(dest_cluster.bootstrap, f"a.{topic}").values()) == 200, 60, "a. mirror")
+    proc.stop()
+
+    proc.config["links"][0]["topics"]["prefix"] = "b."
+    proc.start()
+    wait_until(lambda: sum(end_offsets(dest_cluster.bootstrap, f"b.{topic}").values()) == 200, 60,
+               "b. mirror copied from the start")
+    produce(source_cluster.bootstrap, topic, 50, "b", 2)
+    wait_until(lambda: sum(end_offsets(dest_cluster.bootstrap, f"b.{topic}").values()) == 250, 60, "b. mirror live")
+    src = consume_all(source_cluster.bootstrap, topic)
+    compare_partitions(src, consume_all(dest_cluster.bootstrap, f"b.{topic}"))
+    # The old mirror is left as it was.
+    compare_partitions({p: recs[:100] for p, recs in src.items()}, consume_all(dest_cluster.bootstrap, f"a.{topic}"))
+    assert "the link's prefix changed" in proc.stderr()
