@@ -98,7 +98,7 @@ name = "x"
 [links.source]
 bootstrap_servers = ["127.0.0.1:1"]
 [links.destination]
-bootstrap_servers = ["127.0.0.1:1"]
+bootstrap_servers = ["127.0.0.1:2"]
 [links.topics]
 include = ["t"]
 """)
