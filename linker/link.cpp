@@ -392,15 +392,7 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool listed_
     }
     request.topics.push_back(std::move(t));
     request.timeout_ms = 30000;
-    const int32_t controller = destination_.metadata().controller_id;
-    // Not `cond ? co_await a : co_await b`: g++ 12 miscompiles that form and
-    // frees the result twice.
-    std::expected<kafka::response<api::response>, kafka::client_error> reply;
-    if (controller >= 0) {
-      reply = co_await destination_.send_to<api>(controller, request);
-    } else {
-      reply = co_await destination_.send_any<api>(request);
-    }
+    auto reply = co_await destination_.send_to_controller<api>(request);
     if (!reply)
       co_return give_up("CreateTopics on the destination failed: " + reply.error().message);
     for (const auto& result : reply->body.topics) {

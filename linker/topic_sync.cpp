@@ -280,13 +280,7 @@ asio::awaitable<std::expected<void, std::string>> link::ensure_mirror_partitions
       t.assignments = std::nullopt;  // the destination places them
       request.topics.push_back(std::move(t));
       request.timeout_ms = 30000;
-      const int32_t controller = destination_.metadata().controller_id;
-      std::expected<kafka::response<api::response>, kafka::client_error> reply;
-      if (controller >= 0) {
-        reply = co_await destination_.send_to<api>(controller, request);
-      } else {
-        reply = co_await destination_.send_any<api>(request);
-      }
+      auto reply = co_await destination_.send_to_controller<api>(request);
       if (!reply)
         co_return std::unexpected("CreatePartitions on the destination failed: " +
                                   reply.error().message);

@@ -76,6 +76,22 @@ class cluster {
     co_return co_await (*conn)->template send<Api>(request);
   }
 
+  // Admin requests (CreateTopics, CreatePartitions) go to the controller the
+  // last metadata named, or to any broker (which forwards) when none is known.
+  template <class Api>
+  asio::awaitable<std::expected<response<typename Api::response>, client_error>> send_to_controller(
+      const typename Api::request& request) {
+    // Not `cond ? co_await a : co_await b`: g++ 12 miscompiles that form and
+    // frees the result twice.
+    std::expected<response<typename Api::response>, client_error> reply;
+    if (metadata_.controller_id >= 0) {
+      reply = co_await send_to<Api>(metadata_.controller_id, request);
+    } else {
+      reply = co_await send_any<Api>(request);
+    }
+    co_return reply;
+  }
+
   const cluster_metadata& metadata() const { return metadata_; }
   const topic_metadata* topic(const std::string& name) const;
   std::optional<int32_t> leader_of(const std::string& topic, int32_t partition) const;
