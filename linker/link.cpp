@@ -343,9 +343,14 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool listed_
   // Checkpoints are kept per source topic. A mirror recorded under another
   // name (the link's prefix changed) has checkpoints that describe that
   // topic, not this one: the new mirror starts afresh, the old one stays as it is.
+  // Records and checkpoints from before prefixes existed name no mirror
+  // topic: that mirror had the source topic's name.
   const std::string recorded_name =
       entry.record.mirror_topic.empty() ? topic : entry.record.mirror_topic;
-  const bool renamed = !entry.record.source_topic_id.empty() && recorded_name != mirror;
+  const bool mirrored_before =
+      !entry.record.source_topic_id.empty() ||
+      checkpoints_.find(offsets::checkpoint_key(options_.name, topic, 0)) != nullptr;
+  const bool renamed = mirrored_before && recorded_name != mirror;
   if (renamed) {
     log::warn(
         "the link's prefix changed: the mirror starts afresh under its new name; the old "
