@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config_test_support.h"
 
 namespace {
 
@@ -13,6 +14,7 @@ using klink::config::config_error;
 using klink::config::parse_config;
 using klink::config::parse_rfc3339_ms;
 using klink::config::start_position;
+using klink::config::testing::error_of;
 
 // One link; `topics` and `extra` are appended to [links.topics] and after it.
 std::string one_link(const std::string& topics, const std::string& extra = "") {
@@ -41,16 +43,6 @@ std::string link(const std::string& name, const std::string& source, const std::
   if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
          << "\"" << text << "\"\ndoes not contain\n\"" << part << "\"";
-}
-
-config_error error_of(const std::string& text) {
-  try {
-    parse_config(text, "t.toml");
-  } catch (const config_error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a config_error for:\n" << text;
-  return config_error("t.toml", "no error");
 }
 
 // --- defaults and valid values ---

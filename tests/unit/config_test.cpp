@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config_test_support.h"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@ namespace {
 
 using klink::config::config_error;
 using klink::config::parse_config;
+using klink::config::testing::error_of;
 
 // Base document; every malformed case below is written out in full so that
 // the expected line:col can be read straight off the text.
@@ -22,17 +24,6 @@ bootstrap_servers = ["127.0.0.1:29092"]
 [links.topics]
 include = ["orders"]
 )";
-
-// Returns the error that parsing `text` raises, or fails the test.
-config_error error_of(const std::string& text) {
-  try {
-    parse_config(text, "t.toml");
-  } catch (const config_error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a config_error for:\n" << text;
-  return config_error("t.toml", "no error");
-}
 
 TEST(config, minimal_config_gets_defaults) {
   const auto cfg = parse_config(minimal, "t.toml");
