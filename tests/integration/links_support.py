@@ -1,6 +1,7 @@
-"""Helpers shared by the link-management tests (test_bidirectional.py, test_many_links.py,
-test_reload.py): klink's JSON log, topic listings, high watermarks, a paced background
-producer, and SIGHUP reloads of a running klink's config file."""
+"""Helpers shared by the link-management tests (test_link_management.py, test_bidirectional.py,
+test_many_links.py, test_reload.py): a link's config table, klink's JSON log, topic listings,
+high watermarks, "nothing changes" windows, a paced background producer, and SIGHUP reloads
+of a running klink's config file."""
 
 from __future__ import annotations
 
@@ -14,6 +15,36 @@ from conftest import to_toml
 from kafka_checks import watermarks
 
 JSON_LOGS = {"log": {"format": "json"}}
+# Topic listings every second: discovery, syncs and reloads show within a test's patience.
+REFRESH_MS = 1000
+
+
+def link_config(name: str, source, dest, include: str | list[str], *, prefix: str | None = None,
+                exclude: list[str] | None = None, mirror: dict | None = None) -> dict:
+    """One [[links]] table mirroring cluster `source` into cluster `dest`, topics listed every
+    REFRESH_MS; `include` is one regex or a list of them."""
+    topics: dict = {"include": [include] if isinstance(include, str) else list(include),
+                    "refresh_interval_ms": REFRESH_MS}
+    if exclude:
+        topics["exclude"] = exclude
+    if prefix is not None:
+        topics["prefix"] = prefix
+    return {
+        "name": name,
+        "source": {"bootstrap_servers": source.bootstrap_servers},
+        "destination": {"bootstrap_servers": dest.bootstrap_servers},
+        "topics": topics,
+        "mirror": {"start": "earliest", **(mirror or {})},
+    }
+
+
+def stays(predicate, seconds: float, what: str):
+    """Asserts `predicate` holds throughout `seconds` (nothing to wait for: the point is that
+    nothing changes)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        assert predicate(), what
+        time.sleep(0.2)
 
 
 def events(klink, msg: str | None = None, **fields) -> list[dict]:

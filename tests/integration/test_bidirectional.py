@@ -25,27 +25,17 @@ import time
 from admin_client import get_json, http
 from conftest import to_toml
 from kafka_checks import compare_partitions, consume_all, total_records, unique_topic, wait_until
-from links_support import JSON_LOGS, PacedProducer, events, high_watermarks, topics_on, wait_for_high_watermarks
+from links_support import JSON_LOGS, REFRESH_MS, PacedProducer, link_config, events, high_watermarks, topics_on, wait_for_high_watermarks
 
 SKIPPED = "source topic is itself a mirror; it is never mirrored back"
 PARTITIONS = 3
-REFRESH_MS = 1000
 # Several refresh intervals of traffic on both sides while klink runs.
 RUN_S = 8.0
 RATE = 700  # records/s per side: ~5,600 records per topic
 
 
 def link(name: str, source, dest, include: str, prefix: str | None) -> dict:
-    topics = {"include": [include], "refresh_interval_ms": REFRESH_MS}
-    if prefix is not None:
-        topics["prefix"] = prefix
-    return {
-        "name": name,
-        "source": {"bootstrap_servers": source.bootstrap_servers},
-        "destination": {"bootstrap_servers": dest.bootstrap_servers},
-        "topics": topics,
-        "mirror": {"start": "earliest"},
-    }
+    return link_config(name, source, dest, include, prefix=prefix)
 
 
 def ours(topics: set[str], uniq: str) -> set[str]:

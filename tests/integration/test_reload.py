@@ -16,6 +16,9 @@ import time
 from admin_client import get_json, http
 from kafka_checks import compare_partitions, consume_all, total_records, unique_topic, wait_until
 from links_support import (
+    REFRESH_MS,
+    link_config,
+    stays,
     JSON_LOGS,
     PacedProducer,
     events,
@@ -26,7 +29,6 @@ from links_support import (
 )
 
 PARTITIONS = 3
-REFRESH_MS = 1000
 RESTARTING = "link changed by the reloaded config: restarting it"
 REMOVING = "link removed by the reloaded config: stopping it"
 RESELECTED = "topic selection reloaded; applying it now"
@@ -38,20 +40,10 @@ REINCLUDED = "mirror selected by the topic filters again: it resumes where it st
 
 def link(name: str, source, dest, include: list[str], prefix: str | None = None,
          exclude: list[str] | None = None) -> dict:
-    topics: dict = {"include": include, "refresh_interval_ms": REFRESH_MS}
-    if exclude:
-        topics["exclude"] = exclude
-    if prefix is not None:
-        topics["prefix"] = prefix
-    return {
-        "name": name,
-        "source": {"bootstrap_servers": source.bootstrap_servers},
-        "destination": {"bootstrap_servers": dest.bootstrap_servers},
-        "topics": topics,
-        # A short long-poll: a Fetch already waiting on the broker when a topic is
-        # deselected comes back within 100 ms.
-        "mirror": {"start": "earliest", "fetch_max_wait_ms": 100},
-    }
+    # A short long-poll: a Fetch already waiting on the broker when a topic is
+    # deselected comes back within 100 ms.
+    return link_config(name, source, dest, include, prefix=prefix, exclude=exclude,
+                       mirror={"fetch_max_wait_ms": 100})
 
 
 def with_links(k, links: list[dict]) -> dict:
@@ -75,15 +67,6 @@ def exact(source, dest, src_topic: str, dst_topic: str, k, timeout: float = 60.0
     src = consume_all(source.bootstrap, src_topic)
     compare_partitions(src, consume_all(dest.bootstrap, dst_topic))
     return total_records(src)
-
-
-def stays(predicate, seconds: float, what: str):
-    """Asserts `predicate` holds throughout `seconds` (nothing to wait for: the point is that
-    nothing changes)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        assert predicate(), what
-        time.sleep(0.2)
 
 
 # ----------------------------------------------------------------------------
