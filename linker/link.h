@@ -12,6 +12,7 @@
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
+#include "linker/group_membership.h"
 #include "linker/mirror_lifecycle.h"
 #include "mirror/mirror_engine.h"
 #include "offsets/checkpoint_store.h"
@@ -31,6 +32,19 @@ inline const std::vector<std::string> default_synced_configs = {
     "max.message.bytes",     "min.compaction.lag.ms", "max.compaction.lag.ms",
     "delete.retention.ms",   "segment.bytes",         "segment.ms",
     "message.timestamp.type"};
+
+// Scale-out ([links.scale_out]): several instances of the link share its
+// partitions through a group on the destination cluster (linker/README.md,
+// "Scale-out").
+struct scale_out_options {
+  bool enabled = false;
+  std::string group_id;  // empty: "klink.<link name>"
+  std::chrono::milliseconds session_timeout{10000};
+  // Test hook (environment KLINK_SCALE_OUT_UNGUARDED=1): produce even after the
+  // lease ran out, so that tests see the destination itself refuse a deposed
+  // instance's writes. Never set in production.
+  bool unguarded = false;
+};
 
 struct link_options {
   std::string name;
@@ -63,6 +77,7 @@ struct link_options {
   bool sync_consumer_offsets = false;
   offsets::group_filter consumer_groups;
   std::chrono::milliseconds consumer_offsets_interval{5000};
+  scale_out_options scale_out;
 };
 
 // How a promote or failover call ended for one topic.
@@ -170,6 +185,15 @@ class link {
   asio::awaitable<std::expected<std::vector<translated_offset>, std::string>> group_offsets(
       const std::string& group);
 
+  // Scale-out: this instance's membership (null unless [links.scale_out] is
+  // enabled), and every member's share of the whole link as the group
+  // coordinator holds it (any instance can answer); `group_state` gets the
+  // group's state ("Stable", "PreparingRebalance", ...).
+  const group_membership* membership() const { return membership_.get(); }
+  const std::string& scale_out_group() const { return group_id_; }
+  asio::awaitable<std::expected<std::vector<member_share>, std::string>> describe_members(
+      std::string* group_state);
+
  private:
   asio::awaitable<void> run();
   asio::awaitable<bool> refresh_clusters();
@@ -262,6 +286,11 @@ class link {
   bool paused_loop_running_ = false;
   bool engine_started_ = false;
   bool stopping_ = false;
+
+  // Scale-out (linker/scale_out.cpp); all null/empty unless enabled.
+  std::string group_id_;
+  std::unique_ptr<kafka::cluster> group_cluster_;  // its own connections (long JoinGroups)
+  std::unique_ptr<group_membership> membership_;
 };
 
 }  // namespace klink::linker
