@@ -31,6 +31,11 @@ void mirror_engine::add_partition(const partition_start& start) {
   p->partition = start.partition;
   p->fetch_offset = start.source_offset;
   p->next_destination_offset = start.destination_offset;
+  if (start.producer) {
+    p->producer_id = start.producer->id;
+    p->producer_epoch = start.producer->epoch;
+    p->next_sequence = start.producer->next_sequence;
+  }
   by_source_[{p->source_topic, p->partition}] = p.get();
   by_mirror_[{p->mirror_topic, p->partition}] = p.get();
   partitions_.push_back(std::move(p));
@@ -101,6 +106,51 @@ void mirror_engine::stop_topic(const std::string& source_topic) {
   }
 }
 
+asio::awaitable<bool> mirror_engine::release_partitions(
+    const std::vector<std::pair<std::string, int32_t>>& which, std::chrono::milliseconds deadline) {
+  std::vector<partition_mirror*> releasing;
+  for (const auto& [topic, partition] : which) {
+    auto* p = find_by_source(topic, partition);
+    if (p == nullptr || p->state != partition_state::active) continue;
+    p->stopping = true;
+    p->handing_over = true;
+    std::size_t bytes = 0;
+    for (const auto& b : p->ready)
+      bytes += b.bytes.size();
+    p->ready.clear();
+    release(*p, bytes);
+    finish_stopping(*p);
+    releasing.push_back(p);
+  }
+  const auto until = clock::now() + deadline;
+  auto busy = [](const partition_mirror* p) {
+    return p->state == partition_state::active || p->fetching;
+  };
+  while (std::ranges::any_of(releasing, busy) && clock::now() < until)
+    co_await sleep_for(std::chrono::milliseconds(10));
+  bool drained = true;
+  for (auto* p : releasing) {
+    if (p->state != partition_state::active) continue;
+    drained = false;
+    fail_partition(*p, partition_state::stopped, "handed over with batches in flight");
+  }
+  co_return drained;
+}
+
+void mirror_engine::remove_partitions(const std::vector<std::pair<std::string, int32_t>>& which) {
+  for (const auto& key : which) {
+    auto it = by_source_.find(key);
+    if (it == by_source_.end()) continue;
+    partition_mirror* p = it->second;
+    by_source_.erase(it);
+    by_mirror_.erase({p->mirror_topic, p->partition});
+    auto owned = std::find_if(partitions_.begin(), partitions_.end(),
+                              [&](const auto& q) { return q.get() == p; });
+    retired_.push_back(std::move(*owned));
+    partitions_.erase(owned);
+  }
+}
+
 void mirror_engine::force_stop(const std::string& source_topic) {
   for (auto* p : partitions_of(source_topic)) {
     if (p->state != partition_state::active) continue;
@@ -112,6 +162,15 @@ void mirror_engine::force_stop(const std::string& source_topic) {
 void mirror_engine::finish_stopping(partition_mirror& p) {
   if (!p.stopping || p.state != partition_state::active || !p.idle()) return;
   p.state = partition_state::stopped;
+  if (p.handing_over) {
+    log::info("mirror partition handed over: everything sent was acknowledged",
+              {{"link", options_.link_name},
+               {"topic", p.source_topic},
+               {"partition", p.partition},
+               {"mirrored_source_offset", p.mirrored_source_offset()},
+               {"destination_end_offset", p.next_destination_offset}});
+    return;
+  }
   log::info("mirror partition stopped for good",
             {{"link", options_.link_name},
              {"topic", p.source_topic},

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +38,18 @@ struct mirror_options {
   // How long klink keeps fetching a partition from the replica the leader
   // named before asking the leader again (the Java consumer's metadata.max.age).
   std::chrono::milliseconds read_replica_max_age{std::chrono::minutes(5)};
+  // Scale-out: a sequence the destination refuses for the first batch in
+  // flight (OUT_OF_ORDER_SEQUENCE_NUMBER), or a producer epoch it refuses,
+  // means another instance wrote to the partition since: the partition stops
+  // as `fenced` instead of retrying.
+  bool fence_on_sequence_conflict = false;
+};
+
+// The idempotent-producer identity a partition continues with.
+struct producer_identity {
+  int64_t id = -1;
+  int16_t epoch = -1;
+  int32_t next_sequence = 0;
 };
 
 struct partition_start {
@@ -46,6 +59,8 @@ struct partition_start {
   int64_t source_offset = 0;  // first source offset to copy
   int64_t destination_offset =
       -1;  // where the first copied batch must land (-1: take it as it comes)
+  // Absent: the engine's own producer id, sequences from 0.
+  std::optional<producer_identity> producer;
 };
 
 // One acknowledged batch: its source range and where it landed.
@@ -78,6 +93,20 @@ class mirror_engine {
   void on_partition_stopped(std::function<void(const partition_mirror&)> callback) {
     on_stopped_ = std::move(callback);
   }
+
+  // Scale-out: nothing is sent while this answers false (the instance's lease
+  // on its partitions ran out); batches wait.
+  void set_write_guard(std::function<bool()> guard) { write_guard_ = std::move(guard); }
+  // Scale-out hand-over, phase one: the partitions fetch nothing more and
+  // their unsent batches are dropped (the next owner fetches them again);
+  // batches in flight are still answered and recorded. Returns when none is
+  // in flight (true) or at the deadline (false: the rest is abandoned).
+  asio::awaitable<bool> release_partitions(
+      const std::vector<std::pair<std::string, int32_t>>& which,
+      std::chrono::milliseconds deadline);
+  // Phase two: the engine forgets them. Their objects live on in `retired_`,
+  // so a late answer still finds them (stopped, so it changes nothing).
+  void remove_partitions(const std::vector<std::pair<std::string, int32_t>>& which);
 
   void start();
   // Phase one of shutdown: no new fetches; queued batches still go out.
@@ -160,6 +189,8 @@ class mirror_engine {
   std::shared_ptr<std::atomic<std::size_t>> held_bytes_ =
       std::make_shared<std::atomic<std::size_t>>(0);
   std::vector<std::unique_ptr<partition_mirror>> partitions_;
+  std::vector<std::unique_ptr<partition_mirror>> retired_;  // handed over (scale-out)
+  std::function<bool()> write_guard_;
   std::map<std::pair<std::string, int32_t>, partition_mirror*> by_source_;
   std::map<std::pair<std::string, int32_t>, partition_mirror*> by_mirror_;
   std::function<void(const acknowledgement&)> on_ack_;

@@ -78,6 +78,13 @@ asio::awaitable<void> mirror_engine::send_scheduler() {
     if (producer_id_ < 0) {
       if (!co_await ensure_producer_id()) continue;
     }
+    if (write_guard_ && !write_guard_()) {
+      // Scale-out: the lease ran out; nothing is sent until it is back.
+      send_wakeup_.expires_after(std::chrono::milliseconds(100));
+      boost::system::error_code ec;
+      co_await send_wakeup_.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
     const auto now = clock::now();
     auto next_retry = clock::time_point::max();
     bool need_metadata = false;
@@ -115,7 +122,10 @@ asio::awaitable<void> mirror_engine::send_scheduler() {
             (static_cast<int64_t>(p->next_sequence) + batch.record_count) % (int64_t{1} << 31));
         // The transform already validated this batch, so from_bytes cannot fail.
         auto view = kafka::record_batch_view::from_bytes(batch.bytes);
-        kafka::rewrite_header_for_produce(*view, producer_id_, producer_epoch_, batch.sequence);
+        const bool own = p->producer_id < 0;
+        kafka::rewrite_header_for_produce(*view, own ? producer_id_ : p->producer_id,
+                                          own ? producer_epoch_ : p->producer_epoch,
+                                          batch.sequence);
       }
       plan.entries.push_back({p.get(), batch.sequence});
       plan.owners->push_back(batch.owner);
@@ -168,7 +178,9 @@ asio::awaitable<void> mirror_engine::produce_to(
   request.transactional_id = std::nullopt;
   request.acks = acks_all;
   request.timeout_ms = static_cast<int32_t>(options_.request_timeout.count());
-  std::map<std::pair<std::string, int32_t>, int32_t> sequence_of;
+  // The partitions by name as the response names them; pointers, not
+  // lookups: a partition handed over meanwhile is no longer in the engine's maps.
+  std::map<std::pair<std::string, int32_t>, produce_entry> entry_of;
   for (auto& e : entries) {
     auto& p = *e.partition;
     const auto* meta = destination_.topic(p.mirror_topic);
@@ -187,7 +199,14 @@ asio::awaitable<void> mirror_engine::produce_to(
     pd.index = p.partition;
     pd.records = kafka::bytes_view(batch->batch.bytes.data(), batch->batch.bytes.size());
     it->partition_data.push_back(std::move(pd));
-    sequence_of[{p.mirror_topic, p.partition}] = e.sequence;
+    entry_of.emplace(std::make_pair(p.mirror_topic, p.partition), e);
+  }
+  // Scale-out: the lease may have run out while connecting.
+  if (write_guard_ && !write_guard_()) {
+    --produce_requests_in_flight_[leader];
+    fail_all(static_cast<int16_t>(error_code::network_exception),
+             "not sent: this instance's lease on its partitions ran out");
+    co_return;
   }
 
   const auto sent_at = clock::now();
@@ -213,24 +232,21 @@ asio::awaitable<void> mirror_engine::produce_to(
     std::string name = topic_response.name;
     if (by_id) name = name_of_id(topic_response.topic_id).value_or(name);
     for (const auto& pr : topic_response.partition_responses) {
-      auto key = std::make_pair(name, pr.index);
-      auto seq = sequence_of.find(key);
-      partition_mirror* p = find_by_mirror(name, pr.index);
+      auto entry = entry_of.find(std::make_pair(name, pr.index));
       if (pr.error_code != 0)
         count_error(destination_role, api::name,
                     kafka::error_name(kafka::to_error_code(pr.error_code)));
-      if (seq == sequence_of.end() || p == nullptr) continue;
-      handle_produce_result(*p, seq->second, pr.error_code, pr.error_message.value_or(""),
-                            pr.base_offset);
-      sequence_of.erase(seq);
+      if (entry == entry_of.end()) continue;
+      handle_produce_result(*entry->second.partition, entry->second.sequence, pr.error_code,
+                            pr.error_message.value_or(""), pr.base_offset);
+      entry_of.erase(entry);
     }
   }
   // A partition the broker did not answer for counts as failed and is resent.
-  for (const auto& [key, sequence] : sequence_of) {
-    if (auto* p = find_by_mirror(key.first, key.second)) {
-      handle_produce_result(*p, sequence, static_cast<int16_t>(error_code::unknown_server_error),
-                            "missing from the Produce response", -1);
-    }
+  for (const auto& [key, entry] : entry_of) {
+    handle_produce_result(*entry.partition, entry.sequence,
+                          static_cast<int16_t>(error_code::unknown_server_error),
+                          "missing from the Produce response", -1);
   }
   wake_sender();
 }
@@ -244,6 +260,29 @@ void mirror_engine::handle_produce_result(partition_mirror& p, int32_t sequence,
   it->answered = true;
   --p.unanswered;
   const auto error = kafka::to_error_code(code);
+  // Scale-out fencing (linker/README.md): the destination's producer state for
+  // this partition moved past what this instance wrote, so another instance
+  // wrote to it since. Not for a batch behind another unanswered or failed
+  // one: that OUT_OF_ORDER is just the pipeline (the earlier batch is resent).
+  const bool sequence_conflict =
+      (error == error_code::out_of_order_sequence_number && it == p.in_flight.begin()) ||
+      error == error_code::invalid_producer_epoch || error == error_code::producer_fenced;
+  if (options_.fence_on_sequence_conflict && sequence_conflict) {
+    log::error(
+        "write refused by the destination: another instance owns this partition now "
+        "(fenced); this instance stops writing to it",
+        {{"link", options_.link_name},
+         {"topic", p.source_topic},
+         {"partition", p.partition},
+         {"mirror_topic", p.mirror_topic},
+         {"source_offset", it->batch.source_base_offset},
+         {"sequence", sequence},
+         {"error", describe(code, message)}});
+    fail_partition(
+        p, partition_state::fenced,
+        "fenced: " + describe(code, message.empty() ? std::nullopt : std::optional(message)));
+    return;
+  }
   if (error == error_code::none) {
     it->ok = true;
     it->destination_base_offset = base_offset;

@@ -15,7 +15,11 @@ enum class partition_state : uint8_t {
   active,
   failed,    // stopped by an error that retrying cannot fix (corrupt batch, refused batch)
   diverged,  // the destination partition holds records klink did not write
-  stopped,   // stopped for good by the operator (promoted or failed over)
+  stopped,   // stopped for good by the operator (promoted or failed over), or handed over
+  // Scale-out: the destination refused a write because another instance wrote
+  // to the partition since (its producer sequence moved on): this instance no
+  // longer owns it.
+  fenced,
 };
 
 std::string_view to_string(partition_state state);
@@ -58,6 +62,9 @@ struct partition_mirror {
   // Being stopped for good: nothing more is fetched or queued; batches in
   // flight are still answered and recorded, then the state becomes stopped.
   bool stopping = false;
+  // Scale-out: `stopping` because another instance takes the partition over,
+  // not for good.
+  bool handing_over = false;
 
   // Source side.
   int64_t fetch_offset = 0;  // next source offset to fetch
@@ -82,6 +89,11 @@ struct partition_mirror {
   bool round_failed = false;              // a send failed: resend everything unacknowledged
   int consecutive_failures = 0;
   std::chrono::steady_clock::time_point retry_after{};
+  // The idempotent producer this partition writes as (-1: the engine's own).
+  // Scale-out continues the producer of the mirror partition's last batch, so
+  // that the destination's sequence check fences every other writer.
+  int64_t producer_id = -1;
+  int16_t producer_epoch = -1;
   int32_t next_sequence = 0;
   int64_t next_destination_offset = -1;  // where the next batch must land; -1 = not known yet
   std::size_t buffered_bytes = 0;

@@ -12,6 +12,8 @@ std::string_view to_string(partition_state state) {
       return "DIVERGED";
     case partition_state::stopped:
       return "STOPPED";
+    case partition_state::fenced:
+      return "FENCED";
   }
   return "UNKNOWN";
 }
