@@ -1,5 +1,6 @@
 #include "linker/link.h"
 
+#include <numeric>
 #include <regex>
 
 #include "kafka/error_code.h"
@@ -26,6 +27,14 @@ asio::awaitable<void> sleep_for(asio::any_io_executor ex, clock::duration d) {
   co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
 }
 
+// Scale-out partitions continue the producer of the mirror partition's last
+// batch, and a refused sequence means another instance owns the partition.
+mirror::mirror_options engine_options(const link_options& options) {
+  auto out = options.mirror;
+  out.fence_on_sequence_conflict = options.scale_out.enabled;
+  return out;
+}
+
 }  // namespace
 
 link::link(asio::any_io_executor executor, link_options options)
@@ -34,7 +43,7 @@ link::link(asio::any_io_executor executor, link_options options)
       source_(executor, "source", options_.source_bootstrap, options_.source_connection),
       destination_(executor, "destination", options_.destination_bootstrap,
                    options_.destination_connection),
-      engine_(executor, source_, destination_, options_.mirror),
+      engine_(executor, source_, destination_, engine_options(options_)),
       checkpoints_(destination_, options_.replication_factor),
       states_(destination_, options_.replication_factor, mirror_state_topic),
       source_states_(source_, -1, mirror_state_topic),
@@ -46,10 +55,13 @@ link::link(asio::any_io_executor executor, link_options options)
   engine_.on_partition_stopped([this](const mirror::partition_mirror& p) {
     if (p.state == mirror::partition_state::diverged)
       asio::post(executor_, [this] { note_divergence(); });
+    // Another instance writes to it: this one's view of the group is stale.
+    if (p.state == mirror::partition_state::fenced && membership_) membership_->request_rejoin();
   });
   for (const auto& pattern : options_.include_patterns) {
     include_patterns_.emplace_back(pattern, std::regex(pattern));
   }
+  if (options_.scale_out.enabled) set_up_scale_out();
   if (options_.sync_consumer_offsets) {
     group_source_ = std::make_unique<kafka::cluster>(executor, "source", options_.source_bootstrap,
                                                      options_.source_connection);
@@ -86,6 +98,9 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
   if (group_sync_) group_sync_->stop();
   log::info("link stopping: no new fetches, draining in-flight batches",
             {{"link", options_.name}, {"deadline_ms", static_cast<int64_t>(deadline.count())}});
+  // Scale-out: hand everything over and leave the group, so that the other
+  // instances take the partitions at once rather than after the session timeout.
+  if (membership_ && membership_started_) co_await membership_->leave();
   bool drained = true;
   if (engine_started_) drained = co_await engine_.drain(deadline);
   checkpoint_timer_.cancel();
@@ -121,6 +136,7 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
   }
   source_.close();
   destination_.close();
+  if (group_cluster_) group_cluster_->close();
   if (group_sync_) {
     group_source_->close();
     group_destination_->close();
@@ -221,6 +237,8 @@ asio::awaitable<void> link::discover_topics() {
   // Read before deciding anything: a reverse link records a mirror before it
   // creates the topic, so every mirror in the listing just taken is known.
   const auto recorded_mirrors = co_await recorded_source_mirrors();
+  // Scale-out: mirrors another instance promoted or failed over.
+  if (membership_ && first_discovery_done_) co_await refresh_lifecycle();
   std::set<std::string> matched_patterns;
   // A copy: setting up a mirror refreshes single topics in the live cache.
   const auto listed = source_.metadata().topics;
@@ -296,7 +314,18 @@ asio::awaitable<void> link::discover_topics() {
            {"refresh_interval_ms", static_cast<int64_t>(options_.topic_refresh_interval.count())}});
     }
   }
-  if (!engine_started_ && !mirrored_.empty() && !stopping_) {
+  if (membership_ && !stopping_) {
+    // The leader assigns what it has set up; a change is shared by a rebalance.
+    if (!membership_started_) {
+      membership_started_ = true;
+      shared_at_join_ = prepared_;
+      asio::co_spawn(executor_, membership_->run(), asio::detached);
+    } else if (prepared_ != shared_at_join_) {
+      shared_at_join_ = prepared_;
+      membership_->request_rejoin();
+    }
+  }
+  if (!engine_started_ && (!mirrored_.empty() || membership_) && !stopping_) {
     engine_.start();
     engine_started_ = true;
     asio::co_spawn(executor_, checkpoint_loop(), asio::detached);
@@ -416,6 +445,45 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool listed_
   if (auto ready = co_await ensure_mirror_partitions(topic, partitions); !ready)
     co_return give_up(ready.error());
 
+  // Scale-out: each partition is started by the instance it is assigned to.
+  if (membership_) {
+    prepared_[topic] = partitions;
+    log::info("mirror topic ready; its partitions are shared by the link's instances",
+              {{"link", options_.name},
+               {"topic", topic},
+               {"mirror_topic", mirror},
+               {"partitions", partitions},
+               {"group", group_id_}});
+    co_return true;
+  }
+  auto starts = co_await start_offsets(topic, listed_at_start);
+  if (!starts) co_return give_up("source offsets: " + starts.error());
+  if (static_cast<int32_t>(starts->size()) != partitions)
+    co_return give_up("source partition count changed while setting up; retrying");
+  std::vector<int32_t> all(static_cast<std::size_t>(partitions));
+  std::iota(all.begin(), all.end(), 0);
+  if (auto started = co_await start_partitions(topic, all, *starts, renamed); !started)
+    co_return give_up(started.error());
+  if (phase(topic) == mirror_phase::paused) {
+    log::info("mirror stays paused, as it was when klink stopped",
+              {{"link", options_.name}, {"topic", topic}});
+    pause(topic);
+  }
+  const auto mode = listed_at_start ? options_.start : start_position::earliest;
+  std::string start_text(mode == start_position::earliest ? "earliest"
+                         : mode == start_position::latest ? "latest"
+                                                          : "timestamp");
+  log::info("mirroring topic", {{"link", options_.name},
+                                {"topic", topic},
+                                {"mirror_topic", mirror},
+                                {"partitions", partitions},
+                                {"start", start_text}});
+  co_return true;
+}
+
+asio::awaitable<std::expected<std::vector<int64_t>, std::string>> link::start_offsets(
+    const std::string& topic, bool listed_at_start) {
+  const std::vector<std::string> just_this_topic{topic};
   // Where a partition with no checkpoint starts. Topics that appear after
   // the link's first discovery are new in full: from their start.
   auto mode = listed_at_start ? options_.start : start_position::earliest;
@@ -442,25 +510,7 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool listed_
     co_await sleep_for(executor_, std::chrono::milliseconds(200));
     co_await source_.refresh_metadata(just_this_topic);
   }
-  if (!starts) co_return give_up("source offsets: " + starts.error());
-  if (static_cast<int32_t>(starts->size()) != partitions)
-    co_return give_up("source partition count changed while setting up; retrying");
-  if (auto started = co_await start_partitions(topic, 0, partitions, *starts, renamed); !started)
-    co_return give_up(started.error());
-  if (phase(topic) == mirror_phase::paused) {
-    log::info("mirror stays paused, as it was when klink stopped",
-              {{"link", options_.name}, {"topic", topic}});
-    pause(topic);
-  }
-  std::string start_text(mode == start_position::earliest ? "earliest"
-                         : mode == start_position::latest ? "latest"
-                                                          : "timestamp");
-  log::info("mirroring topic", {{"link", options_.name},
-                                {"topic", topic},
-                                {"mirror_topic", mirror},
-                                {"partitions", partitions},
-                                {"start", start_text}});
-  co_return true;
+  co_return starts;
 }
 
 asio::awaitable<bool> link::load_checkpoints() {

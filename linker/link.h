@@ -205,10 +205,16 @@ class link {
                                             const kafka::topic_metadata& meta);
   asio::awaitable<void> note_source_gone(const std::string& topic);
   void stop_for_source(const std::string& topic, std::string state, std::string reason);
-  // `fresh`: ignore checkpoints (they belong to a mirror topic of another name).
+  // Where each partition of `topic` starts when it has no checkpoint.
+  asio::awaitable<std::expected<std::vector<int64_t>, std::string>> start_offsets(
+      const std::string& topic, bool listed_at_start);
+  // `fresh_starts` is indexed by partition. `fresh`: ignore checkpoints (they
+  // belong to a mirror topic of another name).
   asio::awaitable<std::expected<void, std::string>> start_partitions(
-      const std::string& topic, int32_t first, int32_t count,
+      const std::string& topic, const std::vector<int32_t>& partitions,
       const std::vector<int64_t>& fresh_starts, bool fresh = false);
+  // How many partitions the mirror of `topic` has set up (all instances together).
+  int32_t mirror_partition_count(const std::string& topic) const;
   asio::awaitable<std::expected<void, std::string>> ensure_mirror_partitions(
       const std::string& topic, int32_t partitions);
   asio::awaitable<void> sync_topic_configs();
@@ -288,9 +294,45 @@ class link {
   bool stopping_ = false;
 
   // Scale-out (linker/scale_out.cpp); all null/empty unless enabled.
+  void set_up_scale_out();
+  // The group's partitions: every partition of every mirror set up, except
+  // mirrors stopped for good or held by an instance promoting them.
+  std::vector<topic_partition> shared_partitions() const;
+  // on_revoked: hands the partitions over (drained, checkpointed, forgotten)
+  // and re-reads the state topic, so that the leader assigns from fresh records.
+  asio::awaitable<void> hand_over(std::vector<topic_partition> partitions);
+  void on_assigned(const std::vector<topic_partition>& assigned, int32_t generation);
+  asio::awaitable<void> take_over(std::vector<topic_partition> partitions, int32_t generation,
+                                  uint64_t epoch);
+  // Starts the given partitions of one topic here (checkpoints re-read first).
+  asio::awaitable<std::expected<void, std::string>> start_here(
+      const std::string& topic, const std::vector<int32_t>& partitions);
+  asio::awaitable<void> release_here(const std::vector<topic_partition>& partitions,
+                                     std::chrono::milliseconds deadline);
+  // Re-reads the state topic: mirrors other instances promoted or failed over.
+  asio::awaitable<void> refresh_lifecycle();
+  // Promote/failover of the whole link: records a hold on the topics, waits
+  // for a rebalance to take them from every instance, and starts all their
+  // partitions here. Topics that could not be gathered get an outcome in `out`.
+  asio::awaitable<std::vector<std::string>> gather(const std::vector<std::string>& topics,
+                                                   std::chrono::steady_clock::time_point deadline,
+                                                   std::map<std::string, switch_outcome>& out);
+  // Gathered topics that did not switch go back to the group.
+  asio::awaitable<void> scatter(const std::vector<std::string>& topics);
+  asio::awaitable<void> return_gathered(const std::vector<std::string>& gathered,
+                                        const std::map<std::string, switch_outcome>& out);
+
   std::string group_id_;
   std::unique_ptr<kafka::cluster> group_cluster_;  // its own connections (long JoinGroups)
   std::unique_ptr<group_membership> membership_;
+  bool membership_started_ = false;
+  std::map<std::string, int32_t> prepared_;        // mirrors set up: source topic -> partitions
+  std::map<std::string, int32_t> shared_at_join_;  // prepared_ as of the last join
+  std::set<topic_partition> running_;  // partitions in the engine (assigned or gathered)
+  std::set<std::string> gathered_;     // topics gathered here for a promote/failover
+  uint64_t assignment_epoch_ = 0;      // bumped by each revocation
+  bool taking_over_ = false;
+  int32_t started_generation_ = -1;  // the generation whose assignment runs here
 };
 
 }  // namespace klink::linker

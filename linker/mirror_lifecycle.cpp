@@ -81,6 +81,10 @@ std::string serialize(const mirror_record& record) {
   if (!record.mirror_topic.empty()) doc["mirror_topic"] = record.mirror_topic;
   if (!record.source_topic_id.empty()) doc["source_topic_id"] = record.source_topic_id;
   if (!record.source_cluster_id.empty()) doc["source_cluster_id"] = record.source_cluster_id;
+  if (record.held_until_ms > 0) {
+    doc["held_by"] = record.held_by;
+    doc["held_until_ms"] = record.held_until_ms;
+  }
   return doc.dump();
 }
 
@@ -99,6 +103,8 @@ std::expected<mirror_record, std::string> parse_mirror_record(std::string_view t
     record.mirror_topic = doc.value("mirror_topic", "");
     record.source_topic_id = doc.value("source_topic_id", "");
     record.source_cluster_id = doc.value("source_cluster_id", "");
+    record.held_by = doc.value("held_by", "");
+    record.held_until_ms = doc.value("held_until_ms", int64_t{0});
     if (doc.contains("result")) {
       const json& r = doc.at("result");
       switch_result result;

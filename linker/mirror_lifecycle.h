@@ -79,6 +79,11 @@ struct mirror_record {
   // The cluster id of the mirror's source: a link skips only the mirrors that
   // came from its own destination (a loop), not those it may pass on (a chain).
   std::string source_cluster_id;
+  // Scale-out: an instance is promoting or failing the mirror over and has
+  // taken all its partitions; the group assigns them to no one until this
+  // time (wall clock, ms since the epoch) passes. 0: not held.
+  std::string held_by;  // that instance, for people
+  int64_t held_until_ms = 0;
   friend bool operator==(const mirror_record&, const mirror_record&) = default;
 };
 

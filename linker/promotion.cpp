@@ -42,6 +42,10 @@ std::vector<std::string> link::mirror_topics() const {
   for (const auto& [topic, entry] : lifecycle_) {
     if (is_stopped(entry.record.phase) && options_.topic_filter(topic)) topics.insert(topic);
   }
+  // Scale-out: mirrors whose partitions all run on other instances.
+  for (const auto& [topic, count] : prepared_) {
+    if (!excluded_.contains(topic)) topics.insert(topic);
+  }
   return {topics.begin(), topics.end()};
 }
 
@@ -220,6 +224,9 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::promote(
     const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
   const auto deadline = clock::now() + timeout;
   std::map<std::string, switch_outcome> out;
+  // Scale-out: every partition of the topics is brought here first.
+  std::vector<std::string> gathered;
+  if (membership_) gathered = co_await gather(topics, deadline, out);
   const auto known = mirror_topics();
   std::vector<std::string> candidates;
   std::vector<std::string> joining;  // promoted by a call already running
@@ -337,6 +344,8 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::promote(
     auto& entry = lifecycle_[topic];
     entry.record.phase = mirror_phase::promoted;
     entry.record.result = std::move(result);
+    entry.record.held_by.clear();
+    entry.record.held_until_ms = 0;
     entry.persisted = false;
   }
   if (auto written = co_await persist(reached); !written) {
@@ -393,12 +402,15 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::promote(
                     "another promotion of " + topic + " was running and did not complete", 0};
     }
   }
+  co_await return_gathered(gathered, out);
   co_return out;
 }
 
 asio::awaitable<std::map<std::string, switch_outcome>> link::failover(
     const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
   std::map<std::string, switch_outcome> out;
+  std::vector<std::string> gathered;
+  if (membership_) gathered = co_await gather(topics, clock::now() + timeout, out);
   const auto known = mirror_topics();
   std::vector<std::string> stopping;
   for (const auto& topic : topics) {
@@ -457,6 +469,8 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::failover(
     auto& entry = lifecycle_[topic];
     entry.record.phase = mirror_phase::failed_over;
     entry.record.result = std::move(result);
+    entry.record.held_by.clear();
+    entry.record.held_until_ms = 0;
     entry.persisted = false;
     mirrored_.erase(topic);
     log::warn("mirror failed over: stopped for good, unmirrored records abandoned",
@@ -478,7 +492,23 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::failover(
                     0};
     }
   }
+  co_await return_gathered(gathered, out);
   co_return out;
+}
+
+asio::awaitable<void> link::return_gathered(const std::vector<std::string>& gathered,
+                                            const std::map<std::string, switch_outcome>& out) {
+  std::vector<std::string> unswitched;
+  for (const auto& topic : gathered) {
+    auto it = out.find(topic);
+    if (it != out.end() && it->second.status == switch_status::switched) {
+      gathered_.erase(topic);  // stopped for good here; nothing to give back
+      prepared_.erase(topic);
+    } else {
+      unswitched.push_back(topic);
+    }
+  }
+  co_await scatter(unswitched);
 }
 
 asio::awaitable<std::expected<std::vector<translated_offset>, std::string>> link::group_offsets(

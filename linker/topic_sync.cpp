@@ -1,6 +1,7 @@
 // Following the source's topics after a mirror is set up: partitions added,
 // configs changed, topics deleted or recreated, filters changed by a reload.
 #include <algorithm>
+#include <numeric>
 
 #include "kafka/error_code.h"
 #include "kafka/messages/create_partitions.h"
@@ -12,6 +13,7 @@
 #include "linker/list_offsets.h"
 #include "linker/mirror_topic_config.h"
 #include "linker/resume.h"
+#include "linker/tail_producer.h"
 #include "log/log.h"
 
 namespace klink::linker {
@@ -156,7 +158,7 @@ asio::awaitable<void> link::follow_source_topic(const std::string& topic,
     co_return;
   }
   if (source_problems_.contains(topic)) co_return;
-  const auto have = static_cast<int32_t>(engine_.partitions_of(topic).size());
+  const auto have = mirror_partition_count(topic);
   const auto now = static_cast<int32_t>(meta.partitions.size());
   if (now < have) {
     stop_for_source(topic, "FAILED",
@@ -182,13 +184,21 @@ asio::awaitable<void> link::follow_source_topic(const std::string& topic,
     fail(ready.error());
     co_return;
   }
+  if (membership_) {
+    // Shared by the group: the next rebalance assigns the new partitions.
+    prepared_[topic] = now;
+    failed_topics_.erase(topic);
+    co_return;
+  }
   // New partitions are new in full: mirrored from their start.
   auto starts = co_await list_offsets(source_, topic, earliest_timestamp, read_committed);
   if (!starts || static_cast<int32_t>(starts->size()) < now) {
     fail(starts ? std::string("source partition count changed") : starts.error());
     co_return;
   }
-  if (auto started = co_await start_partitions(topic, have, now - have, *starts); !started) {
+  std::vector<int32_t> added(static_cast<std::size_t>(now - have));
+  std::iota(added.begin(), added.end(), have);
+  if (auto started = co_await start_partitions(topic, added, *starts); !started) {
     fail(started.error());
     co_return;
   }
@@ -197,9 +207,18 @@ asio::awaitable<void> link::follow_source_topic(const std::string& topic,
   if (phase(topic) == mirror_phase::paused) engine_.set_paused(topic, true);
 }
 
+int32_t link::mirror_partition_count(const std::string& topic) const {
+  if (membership_) {
+    auto it = prepared_.find(topic);
+    return it == prepared_.end() ? 0 : it->second;
+  }
+  return static_cast<int32_t>(engine_.partitions_of(topic).size());
+}
+
 asio::awaitable<std::expected<void, std::string>> link::start_partitions(
-    const std::string& topic, int32_t first, int32_t count,
+    const std::string& topic, const std::vector<int32_t>& partitions,
     const std::vector<int64_t>& fresh_starts, bool fresh) {
+  const int32_t needed = partitions.empty() ? 0 : std::ranges::max(partitions) + 1;
   const std::string mirror = mirror_name(topic);
   const std::vector<std::string> just_mirror{mirror};
   std::expected<std::vector<int64_t>, std::string> destination_ends;
@@ -207,26 +226,38 @@ asio::awaitable<std::expected<void, std::string>> link::start_partitions(
   for (int attempt = 0; attempt < 50 && !stopping_; ++attempt) {
     destination_ends =
         co_await list_offsets(destination_, mirror, latest_timestamp, read_uncommitted);
-    if (destination_ends && static_cast<int32_t>(destination_ends->size()) >= first + count) break;
+    if (destination_ends && static_cast<int32_t>(destination_ends->size()) >= needed) break;
     co_await sleep_for(std::chrono::milliseconds(200));
     co_await destination_.refresh_metadata(just_mirror);
   }
   if (!destination_ends)
     co_return std::unexpected("destination offsets: " + destination_ends.error());
-  if (static_cast<int32_t>(destination_ends->size()) < first + count)
+  if (static_cast<int32_t>(destination_ends->size()) < needed)
     co_return std::unexpected("the mirror topic lacks partitions");
+  if (static_cast<int32_t>(fresh_starts.size()) < needed)
+    co_return std::unexpected("the source topic lacks partitions");
 
   // Where each partition resumes: from its checkpoint (advanced over whatever
   // the destination holds beyond it), or from its fresh start.
   std::vector<offsets::offset_map> resumed;
+  std::vector<std::optional<mirror::producer_identity>> producers;
   std::vector<std::pair<std::string, std::string>> initial;
-  for (int32_t p = first; p < first + count; ++p) {
+  for (const int32_t p : partitions) {
     const auto i = static_cast<std::size_t>(p);
     const std::string key = offsets::checkpoint_key(options_.name, topic, p);
     const std::string* checkpoint = fresh ? nullptr : checkpoints_.find(key);
     auto map =
         co_await resume_map(source_, topic, p, checkpoint, fresh_starts[i], (*destination_ends)[i]);
     if (!map) co_return std::unexpected("partition " + std::to_string(p) + ": " + map.error());
+    // Scale-out: continue the producer that wrote the partition's last
+    // batch, so that the destination refuses whoever else still writes as it.
+    std::optional<mirror::producer_identity> producer;
+    if (membership_) {
+      auto last = co_await last_batch_producer(destination_, mirror, p, (*destination_ends)[i]);
+      if (!last) co_return std::unexpected("partition " + std::to_string(p) + ": " + last.error());
+      producer = *last;
+    }
+    producers.push_back(producer);
     initial.emplace_back(key, map->serialize());
     resumed.push_back(std::move(*map));
   }
@@ -234,8 +265,9 @@ asio::awaitable<std::expected<void, std::string>> link::start_partitions(
   // at any moment after this leaves a checkpoint to resume from.
   if (auto written = co_await checkpoints_.write(initial); !written)
     co_return std::unexpected("cannot write the initial checkpoint: " + written.error());
-  for (int32_t p = first; p < first + count; ++p) {
-    auto& map = resumed[static_cast<std::size_t>(p - first)];
+  for (std::size_t n = 0; n < partitions.size(); ++n) {
+    const int32_t p = partitions[n];
+    auto& map = resumed[n];
     if (map.mirrored_source_offset() != fresh_starts[static_cast<std::size_t>(p)] ||
         map.destination_end_offset() != 0) {
       log::info("mirror partition resumes from its checkpoint",
@@ -245,8 +277,13 @@ asio::awaitable<std::expected<void, std::string>> link::start_partitions(
                  {"source_offset", map.mirrored_source_offset()},
                  {"destination_offset", map.destination_end_offset()}});
     }
-    engine_.add_partition(mirror::partition_start{topic, mirror, p, map.mirrored_source_offset(),
-                                                  map.destination_end_offset()});
+    engine_.add_partition(
+        mirror::partition_start{.source_topic = topic,
+                                .mirror_topic = mirror,
+                                .partition = p,
+                                .source_offset = map.mirrored_source_offset(),
+                                .destination_offset = map.destination_end_offset(),
+                                .producer = producers[n]});
     maps_.insert_or_assign({topic, p}, std::move(map));
   }
   co_return std::expected<void, std::string>{};

@@ -34,21 +34,31 @@ TEST(mirror_lifecycle, phases_round_trip_by_name) {
 }
 
 TEST(mirror_lifecycle, records_round_trip) {
-  const mirror_record promoted{mirror_phase::failed_over, "", sample_result(), "", "", ""};
+  const mirror_record promoted{mirror_phase::failed_over, "", sample_result(), "", "", "", "", 0};
   auto parsed = parse_mirror_record(serialize(promoted));
   ASSERT_TRUE(parsed) << parsed.error();
   EXPECT_EQ(*parsed, promoted);
   EXPECT_EQ(parsed->result->abandoned_records(), 20);
 
-  const mirror_record diverged{
-      mirror_phase::diverged, "partition 2: landed at 7, expected 6", std::nullopt, "", "", ""};
+  const mirror_record diverged{mirror_phase::diverged,
+                               "partition 2: landed at 7, expected 6",
+                               std::nullopt,
+                               "",
+                               "",
+                               "",
+                               "",
+                               0};
   EXPECT_EQ(parse_mirror_record(serialize(diverged)), diverged);
-  const mirror_record paused{mirror_phase::paused, "", std::nullopt, "", "", ""};
+  const mirror_record paused{mirror_phase::paused, "", std::nullopt, "", "", "", "", 0};
   EXPECT_EQ(parse_mirror_record(serialize(paused)), paused);
+  // Scale-out: a mirror held by an instance promoting it.
+  const mirror_record held{mirror_phase::active, "",           std::nullopt, "t", "id", "cluster",
+                           "host-1:42",          1767225600000};
+  EXPECT_EQ(parse_mirror_record(serialize(held)), held);
 }
 
 TEST(mirror_lifecycle, a_promotion_in_progress_reads_back_as_active) {
-  const mirror_record promoting{mirror_phase::promoting, "", std::nullopt, "", "", ""};
+  const mirror_record promoting{mirror_phase::promoting, "", std::nullopt, "", "", "", "", 0};
   auto parsed = parse_mirror_record(serialize(promoting));
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->phase, mirror_phase::active);
