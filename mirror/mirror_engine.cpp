@@ -97,11 +97,7 @@ void mirror_engine::stop_topic(const std::string& source_topic) {
   for (auto* p : partitions_of(source_topic)) {
     if (p->state != partition_state::active) continue;
     p->stopping = true;
-    std::size_t bytes = 0;
-    for (const auto& b : p->ready)
-      bytes += b.bytes.size();
-    p->ready.clear();
-    release(*p, bytes);
+    drop_unsent(*p);
     finish_stopping(*p);
   }
 }
@@ -114,11 +110,7 @@ asio::awaitable<bool> mirror_engine::release_partitions(
     if (p == nullptr || p->state != partition_state::active) continue;
     p->stopping = true;
     p->handing_over = true;
-    std::size_t bytes = 0;
-    for (const auto& b : p->ready)
-      bytes += b.bytes.size();
-    p->ready.clear();
-    release(*p, bytes);
+    drop_unsent(*p);
     finish_stopping(*p);
     releasing.push_back(p);
   }
@@ -157,6 +149,19 @@ void mirror_engine::force_stop(const std::string& source_topic) {
     p->stopping = true;
     fail_partition(*p, partition_state::stopped, "stopped with batches in flight");
   }
+}
+
+void mirror_engine::drop_unsent(partition_mirror& p) {
+  if (p.ready.empty()) return;
+  // Fetched again by whoever copies the partition next; until then the
+  // partition has copied only up to the first of them.
+  const int64_t first_unsent = p.ready.front().source_base_offset;
+  std::size_t bytes = 0;
+  for (const auto& b : p.ready)
+    bytes += b.bytes.size();
+  p.ready.clear();
+  p.fetch_offset = first_unsent;
+  release(p, bytes);
 }
 
 void mirror_engine::finish_stopping(partition_mirror& p) {
@@ -237,6 +242,10 @@ void mirror_engine::fail_partition(partition_mirror& p, partition_state state,
                                           {"reason", reason},
                                           {"mirrored_source_offset", p.mirrored_source_offset()}});
   // Nothing more is sent for it; queued bytes are given back to the budget.
+  // The fetch position goes back to the first batch not acknowledged, so
+  // that mirrored_source_offset() (what checkpoints record) never claims
+  // dropped batches as copied.
+  const int64_t first_unacknowledged = p.mirrored_source_offset();
   std::size_t bytes = 0;
   for (const auto& b : p.ready)
     bytes += b.bytes.size();
@@ -245,6 +254,7 @@ void mirror_engine::fail_partition(partition_mirror& p, partition_state state,
   p.ready.clear();
   p.in_flight.clear();
   p.unanswered = 0;
+  p.fetch_offset = first_unacknowledged;
   release(p, bytes);
   if (on_stopped_ && state != partition_state::stopped) on_stopped_(p);
 }

@@ -163,6 +163,9 @@ class mirror_engine {
                              const std::string& message, int64_t base_offset);
   void commit_acknowledged(partition_mirror& p);
   void finish_stopping(partition_mirror& p);
+  // Drops the batches not sent yet (they are fetched again), rewinding the
+  // fetch position to the first of them.
+  void drop_unsent(partition_mirror& p);
   void fail_partition(partition_mirror& p, partition_state state, const std::string& reason);
   void request_metadata_refresh(kafka::cluster& cluster);
   // KIP-392: fetch `p` from `broker` (a replica the leader named) from now on.
