@@ -80,8 +80,9 @@ link::link(asio::any_io_executor executor, link_options options)
         },
         // A promoted or failed-over topic's consumers commit on the
         // destination themselves from then on.
-        [this](const std::string& topic) {
-          return mirrored_.contains(topic) && !is_final(phase(topic));
+        [this](const std::string& topic, int32_t partition) {
+          return mirrored_.contains(topic) && !is_final(phase(topic)) &&
+                 (!membership_ || running_.contains({topic, partition}));
         });
   }
 }

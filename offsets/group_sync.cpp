@@ -208,7 +208,7 @@ commit_plan plan_commits(const std::vector<committed_offset>& source,
   }
   commit_plan plan;
   for (const auto& s : source) {
-    if (s.offset < 0 || !is_mirrored(s.topic)) continue;
+    if (s.offset < 0 || !is_mirrored(s.topic, s.partition)) continue;
     auto translated = translate(s.topic, s.partition, s.offset);
     if (!translated || *translated < 0) {
       ++plan.untranslatable;
@@ -354,8 +354,9 @@ asio::awaitable<group_offset_sync::group_outcome> group_offset_sync::commit_tran
   using kind = group_outcome::kind;
   auto fail = [](std::string why) { return group_outcome{kind::failed, std::move(why), 0, 0}; };
   // Groups with nothing on mirrored topics never touch the destination.
-  const bool any_mirrored = std::ranges::any_of(
-      source_offsets, [&](const committed_offset& c) { return is_mirrored_(c.topic); });
+  const bool any_mirrored = std::ranges::any_of(source_offsets, [&](const committed_offset& c) {
+    return is_mirrored_(c.topic, c.partition);
+  });
   if (!any_mirrored) co_return group_outcome{kind::nothing_mirrored, "", 0, 0};
 
   auto coordinator = co_await find_coordinator(destination_, group);

@@ -49,7 +49,9 @@ struct committed_offset {
 
 using translate_fn = std::function<std::optional<int64_t>(
     const std::string& topic, int32_t partition, int64_t source_offset)>;
-using mirrored_fn = std::function<bool(const std::string& topic)>;
+// Whether this instance mirrors the partition (scale-out: each instance
+// commits only the partitions it runs).
+using mirrored_fn = std::function<bool(const std::string& topic, int32_t partition)>;
 // A mirror topic's name on the destination, given its source topic's.
 using rename_fn = std::function<std::string(const std::string& topic)>;
 

@@ -66,7 +66,9 @@ struct fixture {
     if (it == maps.end()) return std::nullopt;
     return it->second.translate(o);
   };
-  klink::offsets::mirrored_fn mirrored = [](const std::string& t) { return t == "orders"; };
+  klink::offsets::mirrored_fn mirrored = [](const std::string& t, int32_t) {
+    return t == "orders";
+  };
 };
 
 TEST(plan_commits, translates_past_markers_and_aborted_records) {
@@ -102,6 +104,22 @@ TEST(plan_commits, skips_unmirrored_untranslatable_and_negative) {
   auto plan = plan_commits(source, {}, f.translate, f.mirrored);
   EXPECT_TRUE(plan.commits.empty());
   EXPECT_EQ(plan.untranslatable, 2);
+}
+
+TEST(plan_commits, scale_out_commits_only_the_partitions_run_here) {
+  fixture f;
+  f.maps.emplace(std::pair<std::string, int32_t>{"orders", 0}, transactional_map());
+  f.maps.emplace(std::pair<std::string, int32_t>{"orders", 1}, transactional_map());
+  // Partition 1 runs on another instance of the link, which commits it.
+  f.mirrored = [](const std::string& t, int32_t p) { return t == "orders" && p == 0; };
+  const std::vector<committed_offset> source = {
+      {"orders", 0, 18, std::nullopt},
+      {"orders", 1, 18, std::nullopt},
+  };
+  auto plan = plan_commits(source, {}, f.translate, f.mirrored);
+  ASSERT_EQ(plan.commits.size(), 1u);
+  EXPECT_EQ(plan.commits[0], (committed_offset{"orders", 0, 12, std::nullopt}));
+  EXPECT_EQ(plan.untranslatable, 0);  // not run here is not "cannot translate"
 }
 
 TEST(plan_commits, destination_group_only_moves_forward) {
