@@ -363,6 +363,10 @@ class reader {
   void check_loops(const std::vector<link_config>& links,
                    const std::vector<toml::source_position>& prefix_at) const;
   consumer_offsets_config read_consumer_offsets(const scope& link) const;
+  scale_out_config read_scale_out(const scope& link, const std::string& link_name) const;
+  // Two scale-out links joining one group; needs every link.
+  void check_groups(const std::vector<link_config>& links,
+                    const std::vector<toml::source_position>& group_at) const;
   void check_patterns(const scope& s, std::string_view key,
                       const std::vector<std::string>& patterns, std::string_view subject) const;
 
@@ -941,6 +945,57 @@ consumer_offsets_config reader::read_consumer_offsets(const scope& link) const {
   return out;
 }
 
+scale_out_config reader::read_scale_out(const scope& link, const std::string& link_name) const {
+  scale_out_config out;
+  out.group_id = "klink." + link_name;
+  auto s = table(link, "scale_out", "[links.scale_out]");
+  if (!s) return out;
+  check_keys(*s, {"enabled", "group_id", "session_timeout_ms"});
+  out.enabled = boolean(*s, "enabled").value_or(out.enabled);
+  if (auto id = string(*s, "group_id")) {
+    // Printable ASCII without spaces: the id shows up in kafka-consumer-groups
+    // listings, ACLs and klink's own logs and metrics.
+    const bool printable = std::ranges::all_of(*id, [](char c) { return c >= 0x21 && c <= 0x7e; });
+    if (id->empty() || id->size() > 249 || !printable) {
+      fail(*find(*s, "group_id"), s->child("group_id"),
+           "invalid group id " + in_quotes(*id) + " for link " + in_quotes(link_name) +
+               "; use 1..249 printable ASCII characters without spaces, or remove the key for "
+               "the default " +
+               in_quotes(out.group_id));
+    }
+    out.group_id = *id;
+  }
+  // Brokers refuse a session outside group.min.session.timeout.ms (default
+  // 6000) .. group.max.session.timeout.ms; above 5 minutes a dead instance's
+  // partitions would stay unmirrored too long.
+  if (auto v = integer(*s, "session_timeout_ms", 6000, 300000,
+                       "milliseconds before a silent instance's partitions move to the others; "
+                       "brokers refuse less than group.min.session.timeout.ms, 6000 by default")) {
+    out.session_timeout_ms = static_cast<std::int32_t>(*v);
+  }
+  return out;
+}
+
+void reader::check_groups(const std::vector<link_config>& links,
+                          const std::vector<toml::source_position>& group_at) const {
+  auto named = [&](std::size_t i) {
+    return in_quotes(links[i].name) + " (links[" + std::to_string(i) + "])";
+  };
+  for (std::size_t j = 0; j < links.size(); ++j) {
+    if (!links[j].scale_out.enabled) continue;
+    for (std::size_t i = 0; i < j; ++i) {
+      if (!links[i].scale_out.enabled || links[i].scale_out.group_id != links[j].scale_out.group_id)
+        continue;
+      fail(group_at[j], "links[" + std::to_string(j) + "].scale_out.group_id",
+           "links " + named(i) + " and " + named(j) + " both use the scale-out group " +
+               in_quotes(links[j].scale_out.group_id) +
+               "; one group shares the partitions of one link, so give each link its own "
+               "group_id in [links.scale_out] (or remove group_id for the default "
+               "\"klink.<link name>\")");
+    }
+  }
+}
+
 mirror_config reader::read_mirror(const scope& link) const {
   mirror_config out;
   auto s = table(link, "mirror", "[links.mirror]");
@@ -1050,7 +1105,8 @@ bool valid_link_name(std::string_view name) {
 }
 
 link_config reader::read_link(const scope& s) const {
-  check_keys(s, {"name", "source", "destination", "topics", "mirror", "consumer_offsets"});
+  check_keys(
+      s, {"name", "source", "destination", "topics", "mirror", "consumer_offsets", "scale_out"});
   link_config out;
   auto name = string(s, "name");
   if (!name) fail(s.pos, s.child("name"), "missing required key; add name = \"my-link\"");
@@ -1065,6 +1121,7 @@ link_config reader::read_link(const scope& s) const {
   read_topics(s, out);
   out.mirror = read_mirror(s);
   out.consumer_offsets = read_consumer_offsets(s);
+  out.scale_out = read_scale_out(s, out.name);
   return out;
 }
 
@@ -1091,6 +1148,7 @@ config reader::read(const toml::table& root_table) {
   }
   std::map<std::string, toml::source_position> names;
   std::vector<toml::source_position> prefix_at;  // where to blame a loop, per link
+  std::vector<toml::source_position> group_at;   // where to blame a shared group, per link
   for (std::size_t i = 0; i < arr->size(); ++i) {
     const toml::table& t = *arr->get(i)->as_table();
     scope s{t, "links[" + std::to_string(i) + "]", position_of(t, position_of(*arr, root.pos))};
@@ -1106,8 +1164,16 @@ config reader::read(const toml::table& root_table) {
     const toml::node* topics = t.get("topics");
     const toml::node* prefix = topics->as_table()->get("prefix");
     prefix_at.push_back(prefix != nullptr ? prefix->source().begin : position_of(*topics, s.pos));
+    // The group_id the user wrote, else the table that enabled the default one.
+    toml::source_position group_pos = s.pos;
+    if (const toml::table* so = t.get_as<toml::table>("scale_out")) {
+      const toml::node* id = so->get("group_id");
+      group_pos = id != nullptr ? id->source().begin : position_of(*so, s.pos);
+    }
+    group_at.push_back(group_pos);
   }
   check_loops(out.links, prefix_at);
+  check_groups(out.links, group_at);
   return out;
 }
 

@@ -151,6 +151,20 @@ struct consumer_offsets_config {
   friend bool operator==(const consumer_offsets_config&, const consumer_offsets_config&) = default;
 };
 
+// Scale-out ([links.scale_out]): several klink instances of one link share
+// its partitions through a group on the destination cluster. Every instance
+// of the link must run with the same values.
+struct scale_out_config {
+  bool enabled = false;
+  // The loader applies the default, "klink.<link name>", so this is always
+  // the id the group will have.
+  std::string group_id;
+  // How long the coordinator waits for a silent instance before its
+  // partitions move to the others.
+  std::int32_t session_timeout_ms = 10000;
+  friend bool operator==(const scale_out_config&, const scale_out_config&) = default;
+};
+
 // The source topic configs kept in sync on mirror topics by default.
 inline const std::vector<std::string> default_sync_configs = {
     "cleanup.policy",        "retention.ms",          "retention.bytes",
@@ -173,6 +187,7 @@ struct link_config {
   std::vector<std::string> sync_configs = default_sync_configs;
   mirror_config mirror;
   consumer_offsets_config consumer_offsets;
+  scale_out_config scale_out;
 };
 
 struct config {
