@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <string_view>
 
 namespace klink {
 
@@ -101,13 +102,23 @@ linker::link_options to_link_options(const config::config& whole, const config::
   o.consumer_groups =
       offsets::group_filter(cfg.consumer_offsets.include, cfg.consumer_offsets.exclude);
   o.consumer_offsets_interval = std::chrono::milliseconds(cfg.consumer_offsets.interval_ms);
+  o.scale_out.enabled = cfg.scale_out.enabled;
+  // The loader applies the default; a config built in code may not have.
+  o.scale_out.group_id =
+      cfg.scale_out.group_id.empty() ? "klink." + cfg.name : cfg.scale_out.group_id;
+  o.scale_out.session_timeout = std::chrono::milliseconds(cfg.scale_out.session_timeout_ms);
+  // Test hook, documented in linker/README.md: lets a deposed instance keep
+  // producing so that tests see the destination's fencing refuse it.
+  if (const char* unguarded = std::getenv("KLINK_SCALE_OUT_UNGUARDED")) {
+    o.scale_out.unguarded = std::string_view(unguarded) == "1";
+  }
   return o;
 }
 
 bool same_except_topic_selection(const config::link_config& a, const config::link_config& b) {
   return a.name == b.name && a.source == b.source && a.destination == b.destination &&
          a.mirror == b.mirror && a.consumer_offsets == b.consumer_offsets &&
-         a.topic_prefix == b.topic_prefix;
+         a.topic_prefix == b.topic_prefix && a.scale_out == b.scale_out;
 }
 
 }  // namespace klink
