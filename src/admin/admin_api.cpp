@@ -1,8 +1,12 @@
 #include "admin/admin_api.h"
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <exception>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "log/log.h"
 
@@ -45,6 +49,42 @@ json link_error(const linker::link& l) {
     out += reason;
   }
   return out.empty() ? json(nullptr) : json(out);
+}
+
+// This instance's place in the link's scale-out group; before the membership
+// runs (or before the first join) no member id, generation -1, no lease.
+json this_member_json(const linker::link& l) {
+  const auto* m = l.membership();
+  if (m == nullptr) {
+    return {{"member_id", nullptr},
+            {"generation", -1},
+            {"leader", false},
+            {"owned_partitions", 0},
+            {"lease", false}};
+  }
+  return {{"member_id", m->member_id().empty() ? json(nullptr) : json(m->member_id())},
+          {"generation", m->generation()},
+          {"leader", m->is_leader()},
+          {"owned_partitions", m->owned().size()},
+          {"lease", m->owns_lease(std::chrono::steady_clock::now())}};
+}
+
+// One member's share: its partitions grouped by topic, both sorted.
+json member_json(const linker::member_share& share) {
+  std::map<std::string, std::vector<int32_t>> by_topic;
+  for (const auto& [topic, partition] : share.partitions)
+    by_topic[topic].push_back(partition);
+  json topics = json::array();
+  for (auto& [topic, partitions] : by_topic) {
+    std::ranges::sort(partitions);
+    topics.push_back({{"topic", topic}, {"partitions", partitions}});
+  }
+  return {{"member_id", share.member_id},
+          {"instance", share.instance},
+          {"client_host", share.client_host},
+          {"generation", share.generation},
+          {"partition_count", share.partitions.size()},
+          {"partitions", topics}};
 }
 
 bool known_action(const std::string& action) {
@@ -152,6 +192,8 @@ asio::awaitable<http_reply> admin_api::dispatch(const route& r, const http_reque
       co_return co_await mirrors_action(*link, r.action, request.body);
     case route_kind::group_offsets:
       co_return co_await group_offsets(*link, r.group);
+    case route_kind::members:
+      co_return co_await members(*link);
     default:
       co_return error_reply(404, "NOT_FOUND", "no such endpoint");
   }
@@ -189,6 +231,11 @@ http_reply admin_api::list_links() const {
          {"reason", l->failure_reason().empty() ? json(nullptr) : json(l->failure_reason())},
          {"error", link_error(*l)},
          {"lag_records", l->lag_records()}});
+    if (runs_scale_out(*l)) {
+      json scale_out = this_member_json(*l);
+      scale_out["group_id"] = l->scale_out_group();
+      out.back()["scale_out"] = std::move(scale_out);
+    }
   }
   return json_reply(200, {{"links", out}});
 }
@@ -359,6 +406,33 @@ asio::awaitable<http_reply> admin_api::mirrors_action(linker::link& link, const 
     results.push_back(std::move(entry));
   }
   co_return json_reply(200, {{"link", link.name()}, {"results", results}});
+}
+
+asio::awaitable<http_reply> admin_api::members(linker::link& link) {
+  if (!runs_scale_out(link)) {
+    co_return error_reply(404, "SCALE_OUT_DISABLED",
+                          "link " + link.name() +
+                              " does not run scale-out; set [links.scale_out] enabled = true on "
+                              "every instance");
+  }
+  std::string group_state;
+  auto shares = co_await link.describe_members(&group_state);
+  if (!shares) {
+    co_return error_reply(503, "GROUP_UNAVAILABLE",
+                          "cannot describe scale-out group " + link.scale_out_group() +
+                              " of link " + link.name() + ": " + shares.error());
+  }
+  std::ranges::sort(*shares, [](const linker::member_share& a, const linker::member_share& b) {
+    return std::tie(a.instance, a.member_id) < std::tie(b.instance, b.member_id);
+  });
+  json members = json::array();
+  for (const auto& share : *shares)
+    members.push_back(member_json(share));
+  co_return json_reply(200, {{"link", link.name()},
+                             {"group_id", link.scale_out_group()},
+                             {"group_state", group_state},
+                             {"this_member", this_member_json(link)},
+                             {"members", members}});
 }
 
 asio::awaitable<http_reply> admin_api::group_offsets(linker::link& link, const std::string& group) {

@@ -37,6 +37,8 @@ class admin_api {
   asio::awaitable<http_reply> mirrors_action(linker::link& link, const std::string& action,
                                              std::string_view body);
   asio::awaitable<http_reply> group_offsets(linker::link& link, const std::string& group);
+  // Scale-out: every member's share of the whole link, from the group coordinator.
+  asio::awaitable<http_reply> members(linker::link& link);
   // Promote or fail over: per topic, the status and JSON its single call answers.
   asio::awaitable<std::map<std::string, std::pair<unsigned, nlohmann::json>>> switch_topics(
       linker::link& link, const std::string& action, const std::vector<std::string>& topics,

@@ -86,6 +86,8 @@ route parse_route(std::string_view target) {
   if (parts.size() == 4) {
     if (parts[3] == "mirrors") {
       r.kind = route_kind::mirrors;
+    } else if (parts[3] == "members") {
+      r.kind = route_kind::members;
     } else if (parts[3].starts_with("mirrors:")) {
       r.kind = route_kind::mirrors_action;
       r.action = std::string(parts[3].substr(8));

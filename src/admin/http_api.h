@@ -38,6 +38,7 @@ enum class route_kind {
   mirror_action,   // /v1/links/{link}/mirrors/{topic}:{action}
   mirrors_action,  // /v1/links/{link}/mirrors:{action}
   group_offsets,   // /v1/links/{link}/groups/{group}/offsets
+  members,         // /v1/links/{link}/members (scale-out)
 };
 
 struct route {

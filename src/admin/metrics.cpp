@@ -93,7 +93,15 @@ metrics::metrics(lag_clock& clock)
       authentication_failures_total_(family<prometheus::Counter>(
           *registry_, "klink_authentication_failures_total",
           "Failed TLS handshakes and SASL authentications when connecting to a cluster "
-          "(link state FAILED while they last)")) {}
+          "(link state FAILED while they last)")),
+      scale_out_owned_partitions_(family<prometheus::Gauge>(
+          *registry_, "klink_scale_out_owned_partitions",
+          "Scale-out links: mirror partitions this instance owns in the link's group now (0 "
+          "while it rebalances or has not joined)")),
+      scale_out_generation_(family<prometheus::Gauge>(
+          *registry_, "klink_scale_out_generation",
+          "Scale-out links: the group generation this instance joined (-1 while it has no "
+          "member id); it rises at every rebalance")) {}
 
 metrics::link_series& metrics::link_of(const std::string& name) {
   auto [it, inserted] = links_.try_emplace(name);
@@ -136,6 +144,29 @@ void metrics::update_link(link_series& s, const linker::link& l) {
           s.source_authentication_failures.seen);
   advance(*s.destination_authentication_failures.counter, l.authentication_failures("destination"),
           s.destination_authentication_failures.seen);
+  update_scale_out(s, l);
+}
+
+void metrics::update_scale_out(link_series& s, const linker::link& l) {
+  if (!runs_scale_out(l)) {
+    remove_scale_out(s);
+    return;
+  }
+  if (s.scale_out_owned_partitions == nullptr) {
+    s.scale_out_owned_partitions = &scale_out_owned_partitions_.Add({{"link", l.name()}});
+    s.scale_out_generation = &scale_out_generation_.Add({{"link", l.name()}});
+  }
+  const auto* m = l.membership();
+  s.scale_out_owned_partitions->Set(m != nullptr ? static_cast<double>(m->owned().size()) : 0.0);
+  s.scale_out_generation->Set(m != nullptr ? m->generation() : -1);
+}
+
+void metrics::remove_scale_out(link_series& s) {
+  if (s.scale_out_owned_partitions == nullptr) return;
+  scale_out_owned_partitions_.Remove(s.scale_out_owned_partitions);
+  scale_out_generation_.Remove(s.scale_out_generation);
+  s.scale_out_owned_partitions = nullptr;
+  s.scale_out_generation = nullptr;
 }
 
 metrics::partition_series& metrics::partition(const std::string& link,
@@ -244,6 +275,7 @@ void metrics::remove_unlisted(
     authentication_failures_total_.Remove(s.destination_authentication_failures.counter);
     for (auto& [key, series] : s.kafka_errors)
       kafka_errors_total_.Remove(series.counter);
+    remove_scale_out(s);
     it = links_.erase(it);
   }
 }

@@ -62,10 +62,15 @@ class metrics {
     counter_series source_authentication_failures;
     counter_series destination_authentication_failures;
     std::map<mirror::kafka_error_key, counter_series> kafka_errors;
+    // Scale-out links only: null otherwise (and dropped when a reload turns it off).
+    prometheus::Gauge* scale_out_owned_partitions = nullptr;
+    prometheus::Gauge* scale_out_generation = nullptr;
   };
 
   link_series& link_of(const std::string& name);
   void update_link(link_series& s, const linker::link& l);
+  void update_scale_out(link_series& s, const linker::link& l);
+  void remove_scale_out(link_series& s);
   partition_series& partition(const std::string& link, const mirror::partition_mirror& p);
   topic_series& topic(const std::string& link, const std::string& topic);
   // Drops the series of links, mirrors and partitions no longer listed (a
@@ -90,6 +95,8 @@ class metrics {
   prometheus::Family<prometheus::Counter>& kafka_errors_total_;
   prometheus::Family<prometheus::Counter>& offsets_committed_total_;
   prometheus::Family<prometheus::Counter>& authentication_failures_total_;
+  prometheus::Family<prometheus::Gauge>& scale_out_owned_partitions_;
+  prometheus::Family<prometheus::Gauge>& scale_out_generation_;
   std::map<std::tuple<std::string, std::string, int32_t>, partition_series> partitions_;
   std::map<std::pair<std::string, std::string>, topic_series> topics_;
   std::map<std::string, link_series> links_;

@@ -31,6 +31,11 @@ std::map<std::string, std::vector<const mirror::partition_mirror*>> partitions_b
   return out;
 }
 
+bool runs_scale_out(const linker::link& link) {
+  // The group id is set from the options, the membership once it runs.
+  return link.membership() != nullptr || !link.scale_out_group().empty();
+}
+
 std::string_view mirror_state(const linker::link& link, const std::string& topic,
                               const std::vector<const mirror::partition_mirror*>& partitions) {
   using mirror::partition_state;

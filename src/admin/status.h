@@ -28,6 +28,10 @@ std::map<std::string, std::vector<const mirror::partition_mirror*>> partitions_b
 std::string_view mirror_state(const linker::link& link, const std::string& topic,
                               const std::vector<const mirror::partition_mirror*>& partitions);
 
+// Whether the link shares its partitions with other instances
+// ([links.scale_out] enabled); its membership may not have started yet.
+bool runs_scale_out(const linker::link& link);
+
 // The source end offset the lag is measured against (LSO, else the high
 // watermark), or -1 before the first fetch answered.
 int64_t source_end_offset(const mirror::partition_mirror& p);
