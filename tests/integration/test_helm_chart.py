@@ -227,25 +227,58 @@ def test_unshared_link_never_runs_twice_during_a_rollout(helm):
     assert render(helm)["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
 
 
-def test_scale_out_key_is_rendered_when_enabled(helm, klink_validate_bin, tmp_path):
+def test_scale_out_example_enables_scale_out_and_validates(helm, klink_validate_bin, tmp_path):
     example = REPO_ROOT / "helm" / "examples" / "scale-out.yaml"
-    m = render(helm, example, {"links[0].scale_out.enabled": "true",
-                               "secretsMountPath": str(tmp_path)})
+    m = render(helm, example, {"secretsMountPath": str(tmp_path)})
     toml = m["ConfigMap"]["data"]["klink.toml"]
-    assert "\n[links.scale_out]\nenabled = true\n" in toml
+    assert "\n[links.scale_out]\nenabled = true\nsession_timeout_ms = 10000\n" in toml, toml
+    assert "group_id" not in toml, "the example relies on the default group id"
+    assert m["Deployment"]["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    validate_rendered(m, tmp_path, klink_validate_bin)
+    assert "DO NOT INSTALL" not in example.read_text()
+
+
+def test_scale_out_keys_are_rendered_and_validate(helm, klink_validate_bin, tmp_path):
+    extra = tmp_path / "links.yaml"
+    extra.write_text(yaml.safe_dump({"links": [
+        a_link(name="a", scale_out={"enabled": True, "group_id": "mirrors.a",
+                                    "session_timeout_ms": 300000}),
+        a_link(name="b", scale_out={"enabled": True}),
+    ]}))
+    m = render(helm, sets={"secretsMountPath": str(tmp_path)}, extra_values=extra)
+    toml = m["ConfigMap"]["data"]["klink.toml"]
+    assert ('\n[links.scale_out]\nenabled = true\ngroup_id = "mirrors.a"\n'
+            'session_timeout_ms = 300000\n') in toml, toml
+    assert toml.count("[links.scale_out]") == 2
     assert m["Deployment"]["spec"]["strategy"]["type"] == "RollingUpdate"
-    assert "scale_out" not in render(helm, example)["ConfigMap"]["data"]["klink.toml"]
-    # Once klink parses [links.scale_out] the enabled example must validate too.
-    probe = tmp_path / "probe.toml"
-    probe.write_text('[[links]]\nname = "p"\n[links.source]\nbootstrap_servers = ["a:1"]\n'
-                     '[links.destination]\nbootstrap_servers = ["b:1"]\n[links.topics]\n'
-                     'include = ["t"]\n[links.scale_out]\nenabled = true\n')
-    r = subprocess.run([str(klink_validate_bin), "validate", "--config", str(probe)],
-                       capture_output=True, text=True, timeout=30)
-    if r.returncode == 0:
+    validate_rendered(m, tmp_path, klink_validate_bin)
+
+
+def test_disabled_scale_out_is_not_rendered_and_keeps_recreate(helm, klink_validate_bin, tmp_path):
+    extra = tmp_path / "links.yaml"
+    extra.write_text(yaml.safe_dump({"links": [
+        a_link(name="a", scale_out={"enabled": False, "group_id": "g", "session_timeout_ms": 6000}),
+        a_link(name="b", scale_out={"enabled": True}),
+    ]}))
+    m = render(helm, sets={"secretsMountPath": str(tmp_path)}, extra_values=extra)
+    toml = m["ConfigMap"]["data"]["klink.toml"]
+    assert toml.count("[links.scale_out]") == 1 and '"g"' not in toml, toml
+    # One link does not share its partitions: two pods must never run it at once.
+    assert m["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
+    validate_rendered(m, tmp_path, klink_validate_bin)
+
+
+def test_klink_refuses_two_scale_out_links_in_one_group(helm, klink_validate_bin, tmp_path):
+    """The chart passes group ids through; klink itself refuses a shared one."""
+    extra = tmp_path / "links.yaml"
+    extra.write_text(yaml.safe_dump({"links": [
+        a_link(name="a", scale_out={"enabled": True, "group_id": "shared"}),
+        a_link(name="b", scale_out={"enabled": True, "group_id": "shared"}),
+    ]}))
+    m = render(helm, sets={"secretsMountPath": str(tmp_path)}, extra_values=extra)
+    with pytest.raises(AssertionError, match=r'links\[1\]\.scale_out\.group_id: links "a" .* and "b"'):
         validate_rendered(m, tmp_path, klink_validate_bin)
-    else:
-        assert "scale_out" in r.stderr + r.stdout
 
 
 def test_checksum_annotation_follows_the_config(helm, tmp_path):
@@ -313,9 +346,15 @@ def render_values(helm: str, tmp_path: Path, values: dict) -> subprocess.Complet
     ({"links": [a_link(**{"destination.replication_factor": 0})]}, "replication_factor"),
     ({"links": []}, "/links"),
     ({"replicas": 3}, "replicas"),
+    ({"links": [a_link(scale_out={"enabled": True, "session_timeout_ms": 5999})]},
+     "/links/0/scale_out/session_timeout_ms"),
+    ({"links": [a_link(scale_out={"enabled": True, "group_id": "has space"})]},
+     "/links/0/scale_out/group_id"),
+    ({"links": [a_link(scale_out={"enabled": True, "session_timeout": 10000})]}, "session_timeout"),
 ], ids=["bad_enum", "out_of_range", "unknown_key", "bad_port", "bad_link_name",
         "sasl_protocol_without_sasl", "server_without_port", "bad_replication_factor",
-        "no_link", "misspelt_top_level"])
+        "no_link", "misspelt_top_level", "scale_out_session_too_short", "scale_out_bad_group_id",
+        "scale_out_unknown_key"])
 def test_schema_rejects_invalid_values(helm, tmp_path, values, phrase):
     r = render_values(helm, tmp_path, values)
     assert r.returncode != 0, f"helm template accepted {values}"

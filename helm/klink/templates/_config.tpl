@@ -96,6 +96,9 @@ enabled = true
 {{- with .group_id }}
 group_id = {{ toJson . }}
 {{- end }}
+{{- with .session_timeout_ms }}
+session_timeout_ms = {{ toJson . }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
