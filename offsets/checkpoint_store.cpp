@@ -110,7 +110,9 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::read_all() {
   using api = kafka::msg::fetch_api;
   using fetch_topic = decltype(kafka::msg::fetch_request::topics)::value_type;
   using fetch_partition = decltype(fetch_topic::partitions)::value_type;
-  loaded_.clear();
+  // Read into a copy and swap at the end: a reader meanwhile (or a second
+  // load running at the same time) never sees half a topic.
+  std::map<std::string, std::string> read;
   int64_t offset = 0;
   int32_t max_bytes = 1 << 20;
   while (true) {
@@ -165,9 +167,9 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::read_all() {
       for (const auto& r : records->records) {
         if (batch.base_offset() + r.offset_delta < offset || !r.key) continue;
         if (r.value) {
-          loaded_[as_string(r.key)] = as_string(r.value);
+          read[as_string(r.key)] = as_string(r.value);
         } else {
-          loaded_.erase(as_string(r.key));
+          read.erase(as_string(r.key));
         }
       }
       offset = batch.last_offset() + 1;
@@ -176,6 +178,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::read_all() {
     if (offset == before) max_bytes *= 2;
     if (max_bytes > (256 << 20)) co_return std::unexpected("checkpoint batch too large");
   }
+  loaded_ = std::move(read);
   co_return std::expected<void, std::string>{};
 }
 
