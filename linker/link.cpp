@@ -317,12 +317,15 @@ asio::awaitable<void> link::discover_topics() {
   }
   if (membership_ && !stopping_) {
     // The leader assigns what it has set up; a change is shared by a rebalance.
+    auto shared = shared_partitions();
     if (!membership_started_) {
       membership_started_ = true;
-      shared_at_join_ = prepared_;
+      shared_at_join_ = std::move(shared);
       asio::co_spawn(executor_, membership_->run(), asio::detached);
-    } else if (prepared_ != shared_at_join_) {
-      shared_at_join_ = prepared_;
+      asio::co_spawn(executor_, state_poll_loop(), asio::detached);
+    } else if (shared != shared_at_join_) {
+      // New mirrors or partitions, a changed selection, a hold that ended.
+      shared_at_join_ = std::move(shared);
       membership_->request_rejoin();
     }
   }

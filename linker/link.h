@@ -309,8 +309,10 @@ class link {
       const std::string& topic, const std::vector<int32_t>& partitions);
   asio::awaitable<void> release_here(const std::vector<topic_partition>& partitions,
                                      std::chrono::milliseconds deadline);
-  // Re-reads the state topic: mirrors other instances promoted or failed over.
+  // Re-reads the state topic: mirrors other instances paused, resumed,
+  // promoted or failed over.
   asio::awaitable<void> refresh_lifecycle();
+  asio::awaitable<void> state_poll_loop();
   // Promote/failover of the whole link: records a hold on the topics, waits
   // for a rebalance to take them from every instance, and starts all their
   // partitions here. Topics that could not be gathered get an outcome in `out`.
@@ -326,8 +328,9 @@ class link {
   std::unique_ptr<kafka::cluster> group_cluster_;  // its own connections (long JoinGroups)
   std::unique_ptr<group_membership> membership_;
   bool membership_started_ = false;
-  std::map<std::string, int32_t> prepared_;        // mirrors set up: source topic -> partitions
-  std::map<std::string, int32_t> shared_at_join_;  // prepared_ as of the last join
+  std::map<std::string, int32_t> prepared_;      // mirrors set up: source topic -> partitions
+  std::vector<topic_partition> shared_at_join_;  // shared_partitions() when last asked to join
+  bool refreshing_lifecycle_ = false;
   std::set<topic_partition> running_;  // partitions in the engine (assigned or gathered)
   std::set<std::string> gathered_;     // topics gathered here for a promote/failover
   uint64_t assignment_epoch_ = 0;      // bumped by each revocation

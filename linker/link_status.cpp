@@ -77,7 +77,8 @@ uint64_t link::consumer_offsets_committed() const {
 }
 
 bool link::pause(const std::string& topic) {
-  if (!engine_.set_paused(topic, true)) return false;
+  // Scale-out: the record reaches the instances that run its partitions.
+  if (!engine_.set_paused(topic, true) && !prepared_.contains(topic)) return false;
   if (phase(topic) == mirror_phase::active) set_phase(topic, mirror_phase::paused);
   log::info("mirror paused", {{"link", options_.name}, {"topic", topic}});
   if (!paused_loop_running_) {
@@ -88,7 +89,7 @@ bool link::pause(const std::string& topic) {
 }
 
 bool link::resume(const std::string& topic) {
-  if (!engine_.set_paused(topic, false)) return false;
+  if (!engine_.set_paused(topic, false) && !prepared_.contains(topic)) return false;
   if (phase(topic) == mirror_phase::paused) set_phase(topic, mirror_phase::active);
   log::info("mirror resumed", {{"link", options_.name}, {"topic", topic}});
   return true;

@@ -218,8 +218,24 @@ asio::awaitable<std::expected<void, std::string>> link::start_here(
   co_return std::expected<void, std::string>{};
 }
 
+asio::awaitable<void> link::state_poll_loop() {
+  // Pause and resume are per mirror: the other instances learn them here.
+  const auto interval = std::min<milliseconds>(options_.topic_refresh_interval, milliseconds(2000));
+  while (!stopping_) {
+    co_await klink::sleep_for(interval);
+    if (!stopping_) co_await refresh_lifecycle();
+  }
+}
+
 asio::awaitable<void> link::refresh_lifecycle() {
-  if (auto loaded = co_await states_.load(); !loaded) {
+  // One re-read at a time; a caller that finds one running reads again after
+  // it, so what it sees is at least as new as its call.
+  while (refreshing_lifecycle_)
+    co_await klink::sleep_for(poll_interval);
+  refreshing_lifecycle_ = true;
+  auto loaded = co_await states_.load();
+  refreshing_lifecycle_ = false;
+  if (!loaded) {
     log::warn("cannot re-read klink's state on the destination",
               {{"link", options_.name}, {"error", loaded.error()}});
     co_return;
@@ -237,6 +253,17 @@ asio::awaitable<void> link::refresh_lifecycle() {
     if (!entry.persisted || entry.record.phase == mirror_phase::promoting) continue;
     const bool was_stopped = is_stopped(entry.record.phase);
     entry.record = std::move(*record);
+    // Paused or resumed through another instance.
+    const bool paused = entry.record.phase == mirror_phase::paused;
+    const auto here = engine_.partitions_of(topic);
+    if (!here.empty() && here.front()->paused != paused) {
+      if (paused) {
+        pause(topic);
+      } else if (entry.record.phase == mirror_phase::active) {
+        resume(topic);
+      }
+      entry.persisted = true;  // as recorded: nothing to write back
+    }
     if (!was_stopped && is_final(entry.record.phase)) {
       mirrored_.erase(topic);
       prepared_.erase(topic);
