@@ -322,6 +322,13 @@ void mirror_engine::handle_produce_result(partition_mirror& p, int32_t sequence,
       p.in_flight.pop_back();
     }
     p.round_failed = false;
+    // Being handed over (scale-out): not resent here; the next owner fetches
+    // these again and resumes from what the destination holds.
+    if (p.handing_over) {
+      drop_unsent(p);
+      finish_stopping(p);
+      return;
+    }
     p.retry_after = clock::now() + backoff_for(p.consecutive_failures);
   }
   wake_sender();
