@@ -28,6 +28,7 @@ import json
 import re
 import signal
 import socket
+import threading
 import time
 import uuid
 from typing import NamedTuple
@@ -36,7 +37,7 @@ import pytest
 
 from admin_client import http
 from kafka_checks import compare_partitions, consume_all, total_records, unique_topic, wait_until
-from links_support import JSON_LOGS, PacedProducer, events, high_watermarks, link_config, wait_for_high_watermarks
+from links_support import JSON_LOGS, events, high_watermarks, link_config, wait_for_high_watermarks
 
 PARTITIONS = 24
 SESSION_MS = 6000
@@ -192,16 +193,81 @@ def fenced_errors(proc) -> list[dict]:
     return [e for e in events(proc) if e.get("level") == "error" and "fenced" in json.dumps(e).lower()]
 
 
-def stream(link: ScaleOutLink, rate: int) -> PacedProducer:
-    producer = PacedProducer(link.source.bootstrap, link.topic, PARTITIONS, rate, tag=link.name, value_size=20)
-    producer.start()
-    return producer
+class Stream(threading.Thread):
+    """Produces to the link's topic at about `rate` records/s, round-robin over its partitions,
+    idempotent with acks=all, until stop(). Unlike links_support.PacedProducer it outlives a
+    full local queue (fresh brokers make the first producer id wait for the transaction
+    coordinator to load): it waits for deliveries instead of dying. `acked` counts
+    acknowledgements; `failure` is whatever ended the thread early."""
 
+    def __init__(self, link: ScaleOutLink, rate: int):
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.rate, self.tag = link.source.bootstrap, link.topic, rate, link.name
+        self.acked = self.sent = 0
+        self.undelivered = -1
+        self.errors: list = []
+        self.failure: BaseException | None = None
+        self._halt = threading.Event()
 
-def wait_acked(producer: PacedProducer, n: int, timeout: float):
-    wait_until(lambda: producer.acked >= n or producer.errors, timeout, f"{n} records acknowledged "
-               f"(at {producer.acked})", interval=0.1)
-    assert not producer.errors, producer.errors[:5]
+    def _on_delivery(self, err, _msg):
+        if err is None:
+            self.acked += 1
+        else:
+            self.errors.append(err)
+
+    def run(self):
+        try:
+            self._produce()
+        except BaseException as e:  # reported by healthy() and stop()
+            self.failure = e
+
+    def _produce(self):
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all",
+                             "linger.ms": 5, "compression.codec": "lz4"})
+        pad = b"s" * 20
+        start = time.monotonic()
+        i = 0
+        while not self._halt.is_set():
+            for _ in range(100):
+                key = f"{self.tag}-{i}".encode()
+                while True:
+                    try:
+                        producer.produce(self.topic, key=key, value=key + pad, partition=i % PARTITIONS,
+                                         on_delivery=self._on_delivery)
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                i += 1
+            producer.poll(0)
+            ahead = i / self.rate - (time.monotonic() - start)
+            if ahead > 0:
+                self._halt.wait(ahead)  # pacing, not waiting for an event
+        self.sent = i
+        self.undelivered = producer.flush(60)
+
+    def healthy(self) -> bool:
+        assert self.failure is None and not self.errors, f"stream to {self.topic}: {self.failure!r} {self.errors[:5]}"
+        assert self.is_alive() or self._halt.is_set(), f"stream to {self.topic} ended by itself"
+        return True
+
+    def wait_acked(self, n: int, timeout: float):
+        wait_until(lambda: self.healthy() and self.acked >= n, timeout, f"{n} records acknowledged", interval=0.1)
+
+    def halt(self):
+        self._halt.set()
+
+    def stop(self) -> int:
+        """Stops producing; asserts every record sent was acknowledged; returns how many."""
+        self._halt.set()
+        self.join(90)
+        assert not self.is_alive(), f"producer of {self.topic} did not finish"
+        assert self.failure is None, f"stream to {self.topic}: {self.failure!r}"
+        assert self.undelivered == 0 and not self.errors, \
+            f"{self.topic}: {self.undelivered} undelivered, errors {self.errors[:5]}"
+        assert self.acked == self.sent, f"{self.acked} acknowledged of {self.sent}"
+        return self.sent
 
 
 @pytest.fixture
@@ -225,16 +291,22 @@ def test_three_instances_share_the_link_and_mirror_exactly_once(scale_out_link):
     start = link.wait_settled(klinks, [8, 8, 8], 60, "three instances owning 8 partitions each")
 
     total = 300_000
-    producer = stream(link, rate=40_000)
+    producer = Stream(link, rate=40_000)
+    producer.start()
     # While the stream runs, the ownership stays exactly as it settled (nobody joined or
     # left: a rebalance here would be a bug, or a heartbeat starved past the session).
-    while producer.acked < total and not producer.errors:
-        now = link.settled(klinks, [8, 8, 8])
-        assert now == start, f"ownership changed mid-stream: {start} -> {now}"
-        time.sleep(0.5)
-    producer.stop()
-    assert producer.sent >= total
-    link.assert_destination_equals_source(producer.sent)
+    deadline = time.monotonic() + 90
+    try:
+        while producer.healthy() and producer.acked < total:
+            assert time.monotonic() < deadline, f"only {producer.acked} records acknowledged after 90s"
+            now = link.settled(klinks, [8, 8, 8])
+            assert now == start, f"ownership changed mid-stream: {start} -> {now}"
+            time.sleep(0.5)
+    finally:
+        producer.halt()
+    sent = producer.stop()
+    assert sent >= total
+    link.assert_destination_equals_source(sent)
     assert link.settled(klinks, [8, 8, 8]) == start
     for proc in klinks:
         assert not fenced_errors(proc), f"{proc.config_path.stem}: {fenced_errors(proc)[:3]}"
@@ -248,9 +320,10 @@ def test_sigkill_one_instance_others_take_over_exactly_once(scale_out_link):
     victim = next(p for p in klinks if p.proc.pid == before.leader_pid)
     survivors = [p for p in klinks if p is not victim]
 
-    producer = stream(link, rate=12_000)
+    producer = Stream(link, rate=12_000)
+    producer.start()
     try:
-        wait_acked(producer, 30_000, 30)
+        producer.wait_acked(30_000, 60)
         wait_all_grow(link, before.shares[victim.proc.pid], 20, "the victim mirroring its partitions")
         killed_at = time.monotonic()
         assert victim.stop(signal.SIGKILL) == -signal.SIGKILL
@@ -267,9 +340,8 @@ def test_sigkill_one_instance_others_take_over_exactly_once(scale_out_link):
         wait_all_grow(link, before.shares[victim.proc.pid], 30,
                       "the survivors mirroring the dead instance's partitions")
     finally:
-        producer._halt.set()  # stops it whatever happened; stop() below checks every record was acknowledged
-    producer.stop()
-    link.assert_destination_equals_source(producer.sent)
+        producer.halt()  # whatever happened; stop() below checks every record was acknowledged
+    link.assert_destination_equals_source(producer.stop())
     assert link.settled(survivors, [12, 12]) == after
 
 
@@ -281,9 +353,10 @@ def test_sigstop_past_session_timeout_stale_writes_fenced(scale_out_link):
     before = link.wait_settled(klinks, [8, 8, 8], 60, "three instances owning 8 partitions each")
     old_share = before.shares[frozen.proc.pid]
 
-    producer = stream(link, rate=10_000)
+    producer = Stream(link, rate=10_000)
+    producer.start()
     try:
-        wait_acked(producer, 20_000, 30)
+        producer.wait_acked(20_000, 60)
         wait_all_grow(link, old_share, 20, "the instance to freeze mirroring its partitions")
         frozen_at = time.monotonic()
         frozen.proc.send_signal(signal.SIGSTOP)
@@ -319,6 +392,5 @@ def test_sigstop_past_session_timeout_stale_writes_fenced(scale_out_link):
             assert not fenced_errors(proc), f"{proc.config_path.stem}: {fenced_errors(proc)[:3]}"
         wait_all_grow(link, after.shares[frozen.proc.pid], 30, "the rejoined instance mirroring its new share")
     finally:
-        producer._halt.set()  # stops it whatever happened; stop() below checks every record was acknowledged
-    producer.stop()
-    link.assert_destination_equals_source(producer.sent)
+        producer.halt()  # whatever happened; stop() below checks every record was acknowledged
+    link.assert_destination_equals_source(producer.stop())
