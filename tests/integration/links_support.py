@@ -131,8 +131,15 @@ class PacedProducer(threading.Thread):
         i = 0
         while not self._halt.is_set():
             for _ in range(100):
-                producer.produce(self.topic, key=f"{self.tag}-{i}".encode(), value=f"{self.tag}-{i}-".encode() + pad,
-                                 partition=i % self.partitions, on_delivery=self._on_delivery)
+                try:
+                    producer.produce(self.topic, key=f"{self.tag}-{i}".encode(),
+                                     value=f"{self.tag}-{i}-".encode() + pad,
+                                     partition=i % self.partitions, on_delivery=self._on_delivery)
+                except BufferError:
+                    # The local queue is full (fresh brokers: the first producer id
+                    # waits for the transaction coordinator): wait, then send it again.
+                    producer.poll(0.1)
+                    continue
                 i += 1
             producer.poll(0)
             ahead = i / self.rate - (time.monotonic() - start)
