@@ -15,6 +15,9 @@ listing every second, JSON logs. Every test uses a link name (so a group) and a 
   on; after SIGCONT the destination refuses its stale writes (an error line with "fenced"
   naming one of its old partitions), it rejoins (8/8/8 again), and the destination equals
   the source exactly
+- SIGSTOP a default (guarded) instance the same way: after SIGCONT it learns it was expelled,
+  and its lease had already stopped every write: no batch of its reaches the destination to be
+  refused ("fenced" nowhere), it rejoins 8/8/8, and the destination equals the source exactly
 
 Run (ports of its own, klink from any build dir):
 
@@ -393,4 +396,34 @@ def test_sigstop_past_session_timeout_stale_writes_fenced(scale_out_link):
         wait_all_grow(link, after.shares[frozen.proc.pid], 30, "the rejoined instance mirroring its new share")
     finally:
         producer.halt()  # whatever happened; stop() below checks every record was acknowledged
+    link.assert_destination_equals_source(producer.stop())
+
+
+def test_sigstop_guarded_instance_stops_writing_by_itself(scale_out_link):
+    """The default (guarded) instance: frozen past the session timeout, its lease is over when it
+    wakes, so it sends nothing at all (nothing for the destination to refuse) and rejoins."""
+    link = scale_out_link
+    klinks = [link.start(), link.start(), link.start()]
+    frozen = klinks[2]
+    before = link.wait_settled(klinks, [8, 8, 8], 60, "three instances owning 8 partitions each")
+    producer = Stream(link, rate=10_000)
+    producer.start()
+    try:
+        producer.wait_acked(20_000, 60)
+        wait_all_grow(link, before.shares[frozen.proc.pid], 20, "the instance to freeze mirroring")
+        frozen.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(SESSION_S + 3)
+            link.wait_settled(klinks[:2], [12, 12], HAND_OVER_LIMIT_S, "the other two owning 12 each")
+        finally:
+            frozen.proc.send_signal(signal.SIGCONT)
+        after = link.wait_settled(klinks, [8, 8, 8], 60, "the resumed instance back in the group, 8/8/8")
+        assert after.generation > before.generation
+        # It learnt it had been expelled, and its lease guard had already stopped every write:
+        # not one stale batch reached the destination to be refused.
+        assert events(frozen, "scale-out group: member reset"), frozen.stderr_tail()
+        for proc in klinks:
+            assert not fenced_errors(proc), f"{proc.config_path.stem}: {fenced_errors(proc)[:3]}"
+    finally:
+        producer.halt()
     link.assert_destination_equals_source(producer.stop())
