@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "kafka/error_code.h"
-#include "kafka/messages/fetch.h"
+#include "linker/partition_fetch.h"
 #include "mirror/batch_transform.h"
 
 namespace klink::linker {
@@ -20,33 +20,11 @@ constexpr int8_t read_committed = 1;
 asio::awaitable<std::expected<void, std::string>> advance_over_destination_tail(
     kafka::cluster& source, const std::string& topic, int32_t partition, offsets::offset_map& map,
     int64_t records_ahead) {
-  using api = kafka::msg::fetch_api;
-  using fetch_topic = decltype(kafka::msg::fetch_request::topics)::value_type;
-  using fetch_partition = decltype(fetch_topic::partitions)::value_type;
   int32_t max_bytes = 1 << 20;
   while (records_ahead > 0) {
-    const auto* meta = source.topic(topic);
-    const auto leader = source.leader_of(topic, partition);
-    if (meta == nullptr || !leader) co_return std::unexpected("source partition has no leader");
-    kafka::msg::fetch_request request;
-    request.max_wait_ms = 0;
-    request.min_bytes = 0;
-    request.max_bytes = max_bytes;
-    request.isolation_level = read_committed;
-    fetch_topic t;
-    t.topic = topic;
-    t.topic_id = meta->topic_id;
-    fetch_partition fp;
-    fp.partition = partition;
-    fp.fetch_offset = map.mirrored_source_offset();
-    fp.partition_max_bytes = max_bytes;
-    t.partitions.push_back(fp);
-    request.topics.push_back(std::move(t));
-    auto reply = co_await source.send_to<api>(*leader, request);
-    if (!reply) co_return std::unexpected("fetch from the source: " + reply.error().message);
-    if (reply->body.responses.empty() || reply->body.responses[0].partitions.empty()) {
-      co_return std::unexpected("empty Fetch response from the source");
-    }
+    auto reply = co_await fetch_partition_now(
+        source, topic, partition, map.mirrored_source_offset(), max_bytes, read_committed);
+    if (!reply) co_return std::unexpected(reply.error());
     auto& pd = reply->body.responses[0].partitions[0];
     if (pd.error_code != 0) {
       co_return std::unexpected(

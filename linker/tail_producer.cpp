@@ -1,8 +1,8 @@
 #include "linker/tail_producer.h"
 
 #include "kafka/error_code.h"
-#include "kafka/messages/fetch.h"
 #include "kafka/record_batch.h"
+#include "linker/partition_fetch.h"
 
 namespace klink::linker {
 
@@ -14,35 +14,13 @@ asio::awaitable<std::expected<std::optional<mirror::producer_identity>, std::str
 last_batch_producer(kafka::cluster& destination, const std::string& mirror_topic, int32_t partition,
                     int64_t end_offset) {
   using result = std::optional<mirror::producer_identity>;
-  using api = kafka::msg::fetch_api;
-  using fetch_topic = decltype(kafka::msg::fetch_request::topics)::value_type;
-  using fetch_partition = decltype(fetch_topic::partitions)::value_type;
   if (end_offset <= 0) co_return result{};
   const int64_t last = end_offset - 1;
   int32_t max_bytes = 1 << 20;
   for (;;) {
-    const auto* meta = destination.topic(mirror_topic);
-    const auto leader = destination.leader_of(mirror_topic, partition);
-    if (meta == nullptr || !leader)
-      co_return std::unexpected("mirror partition has no leader on the destination");
-    kafka::msg::fetch_request request;
-    request.max_wait_ms = 0;
-    request.min_bytes = 0;
-    request.max_bytes = max_bytes;
-    request.isolation_level = read_uncommitted;
-    fetch_topic t;
-    t.topic = mirror_topic;
-    t.topic_id = meta->topic_id;
-    fetch_partition fp;
-    fp.partition = partition;
-    fp.fetch_offset = last;
-    fp.partition_max_bytes = max_bytes;
-    t.partitions.push_back(fp);
-    request.topics.push_back(std::move(t));
-    auto reply = co_await destination.send_to<api>(*leader, request);
-    if (!reply) co_return std::unexpected("fetch from the destination: " + reply.error().message);
-    if (reply->body.responses.empty() || reply->body.responses[0].partitions.empty())
-      co_return std::unexpected("empty Fetch response from the destination");
+    auto reply = co_await fetch_partition_now(destination, mirror_topic, partition, last, max_bytes,
+                                              read_uncommitted);
+    if (!reply) co_return std::unexpected(reply.error());
     auto& pd = reply->body.responses[0].partitions[0];
     const auto code = kafka::to_error_code(pd.error_code);
     // Retention removed everything: no producer state to continue.
