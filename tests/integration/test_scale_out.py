@@ -31,7 +31,6 @@ import json
 import re
 import signal
 import socket
-import threading
 import time
 import uuid
 from typing import NamedTuple
@@ -40,7 +39,7 @@ import pytest
 
 from admin_client import http
 from kafka_checks import compare_partitions, consume_all, total_records, unique_topic, wait_until
-from links_support import JSON_LOGS, events, high_watermarks, link_config, wait_for_high_watermarks
+from links_support import JSON_LOGS, PacedProducer, events, high_watermarks, link_config, wait_for_high_watermarks
 
 PARTITIONS = 24
 SESSION_MS = 6000
@@ -196,59 +195,20 @@ def fenced_errors(proc) -> list[dict]:
     return [e for e in events(proc) if e.get("level") == "error" and "fenced" in json.dumps(e).lower()]
 
 
-class Stream(threading.Thread):
-    """Produces to the link's topic at about `rate` records/s, round-robin over its partitions,
-    idempotent with acks=all, until stop(). Unlike links_support.PacedProducer it outlives a
-    full local queue (fresh brokers make the first producer id wait for the transaction
-    coordinator to load): it waits for deliveries instead of dying. `acked` counts
-    acknowledgements; `failure` is whatever ended the thread early."""
+class Stream(PacedProducer):
+    """links_support.PacedProducer on the link's topic, with what these tests check while it
+    runs: `failure` is whatever ended the thread early, healthy() asserts it still runs clean,
+    stop() returns how many records were sent (every one acknowledged)."""
 
     def __init__(self, link: ScaleOutLink, rate: int):
-        super().__init__(daemon=True)
-        self.bootstrap, self.topic, self.rate, self.tag = link.source.bootstrap, link.topic, rate, link.name
-        self.acked = self.sent = 0
-        self.undelivered = -1
-        self.errors: list = []
+        super().__init__(link.source.bootstrap, link.topic, PARTITIONS, rate, tag=link.name, value_size=20)
         self.failure: BaseException | None = None
-        self._halt = threading.Event()
-
-    def _on_delivery(self, err, _msg):
-        if err is None:
-            self.acked += 1
-        else:
-            self.errors.append(err)
 
     def run(self):
         try:
-            self._produce()
+            super().run()
         except BaseException as e:  # reported by healthy() and stop()
             self.failure = e
-
-    def _produce(self):
-        from confluent_kafka import Producer
-
-        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all",
-                             "linger.ms": 5, "compression.codec": "lz4"})
-        pad = b"s" * 20
-        start = time.monotonic()
-        i = 0
-        while not self._halt.is_set():
-            for _ in range(100):
-                key = f"{self.tag}-{i}".encode()
-                while True:
-                    try:
-                        producer.produce(self.topic, key=key, value=key + pad, partition=i % PARTITIONS,
-                                         on_delivery=self._on_delivery)
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
-                i += 1
-            producer.poll(0)
-            ahead = i / self.rate - (time.monotonic() - start)
-            if ahead > 0:
-                self._halt.wait(ahead)  # pacing, not waiting for an event
-        self.sent = i
-        self.undelivered = producer.flush(60)
 
     def healthy(self) -> bool:
         assert self.failure is None and not self.errors, f"stream to {self.topic}: {self.failure!r} {self.errors[:5]}"
@@ -265,11 +225,8 @@ class Stream(threading.Thread):
         """Stops producing; asserts every record sent was acknowledged; returns how many."""
         self._halt.set()
         self.join(90)
-        assert not self.is_alive(), f"producer of {self.topic} did not finish"
         assert self.failure is None, f"stream to {self.topic}: {self.failure!r}"
-        assert self.undelivered == 0 and not self.errors, \
-            f"{self.topic}: {self.undelivered} undelivered, errors {self.errors[:5]}"
-        assert self.acked == self.sent, f"{self.acked} acknowledged of {self.sent}"
+        super().stop()
         return self.sent
 
 
