@@ -14,6 +14,7 @@ using klink::config::config_error;
 using klink::config::parse_config;
 using klink::config::parse_rfc3339_ms;
 using klink::config::start_position;
+using klink::config::testing::contains;
 using klink::config::testing::error_of;
 
 // One link; `topics` and `extra` are appended to [links.topics] and after it.
@@ -37,12 +38,6 @@ std::string link(const std::string& name, const std::string& source, const std::
                     "]\n[links.topics]\ninclude = [\".*\"]\n";
   if (!prefix.empty()) out += "prefix = \"" + prefix + "\"\n";
   return out;
-}
-
-::testing::AssertionResult contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "\"" << text << "\"\ndoes not contain\n\"" << part << "\"";
 }
 
 // --- defaults and valid values ---

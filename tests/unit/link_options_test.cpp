@@ -10,27 +10,19 @@
 #include <string>
 
 #include "config/config.h"
+#include "config_test_support.h"
 
 namespace {
 
 using klink::config::parse_config;
-
-// A link named `name`; `scale_out` is the body of its [links.scale_out]
-// table, which is left out when nullptr.
-std::string link(const std::string& name, const char* scale_out) {
-  std::string out = "[[links]]\nname = \"" + name +
-                    "\"\n[links.source]\nbootstrap_servers = [\"127.0.0.1:19092\"]\n"
-                    "[links.destination]\nbootstrap_servers = [\"127.0.0.1:29092\"]\n"
-                    "[links.topics]\ninclude = [\"orders\"]\n";
-  if (scale_out != nullptr) out += "[links.scale_out]\n" + std::string(scale_out);
-  return out;
-}
+using klink::config::testing::scale_out_link;
 
 TEST(link_options_scale_out, carries_the_settings) {
   ::unsetenv("KLINK_SCALE_OUT_UNGUARDED");
-  const auto cfg = parse_config(
-      link("east", "enabled = true\nsession_timeout_ms = 12000\n") + link("west", nullptr),
-      "t.toml");
+  const auto cfg =
+      parse_config(scale_out_link("east", "enabled = true\nsession_timeout_ms = 12000\n") +
+                       scale_out_link("west", nullptr),
+                   "t.toml");
   const auto east = klink::to_link_options(cfg, cfg.links.at(0));
   EXPECT_TRUE(east.scale_out.enabled);
   EXPECT_EQ(east.scale_out.group_id, "klink.east");
@@ -47,7 +39,7 @@ TEST(link_options_scale_out, carries_the_settings) {
 }
 
 TEST(link_options_scale_out, unguarded_test_hook_only_for_exactly_1) {
-  const auto cfg = parse_config(link("east", "enabled = true\n"), "t.toml");
+  const auto cfg = parse_config(scale_out_link("east", "enabled = true\n"), "t.toml");
   ::setenv("KLINK_SCALE_OUT_UNGUARDED", "1", 1);
   EXPECT_TRUE(klink::to_link_options(cfg, cfg.links.at(0)).scale_out.unguarded);
   ::setenv("KLINK_SCALE_OUT_UNGUARDED", "true", 1);
@@ -59,17 +51,18 @@ TEST(link_options_scale_out, unguarded_test_hook_only_for_exactly_1) {
 }
 
 TEST(link_options_scale_out, any_scale_out_change_restarts_the_link_on_reload) {
-  const auto before = parse_config(link("east", "enabled = true\n"), "t.toml").links.at(0);
+  const auto before =
+      parse_config(scale_out_link("east", "enabled = true\n"), "t.toml").links.at(0);
   EXPECT_TRUE(klink::same_except_topic_selection(before, before));
   for (const char* changed : {"enabled = false\n", "enabled = true\ngroup_id = \"other\"\n",
                               "enabled = true\nsession_timeout_ms = 20000\n"}) {
-    const auto after = parse_config(link("east", changed), "t.toml").links.at(0);
+    const auto after = parse_config(scale_out_link("east", changed), "t.toml").links.at(0);
     EXPECT_FALSE(klink::same_except_topic_selection(before, after)) << changed;
   }
   // Writing the defaults out changes nothing.
-  const auto spelt_out = parse_config(link("east",
-                                           "enabled = true\ngroup_id = \"klink.east\"\n"
-                                           "session_timeout_ms = 10000\n"),
+  const auto spelt_out = parse_config(scale_out_link("east",
+                                                     "enabled = true\ngroup_id = \"klink.east\"\n"
+                                                     "session_timeout_ms = 10000\n"),
                                       "t.toml")
                              .links.at(0);
   EXPECT_TRUE(klink::same_except_topic_selection(before, spelt_out));
