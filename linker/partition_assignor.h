@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 
 namespace klink::linker {
 

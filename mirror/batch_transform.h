@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 #include "mirror/outbound_batch.h"
 
 namespace klink::mirror {

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 
 namespace klink::mirror {
 

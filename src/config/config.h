@@ -12,9 +12,14 @@
 #include <string_view>
 #include <vector>
 
-#include "config/log_config.h"
+#include "log/log_options.h"
 
 namespace klink::config {
+
+// [log]: the logger's own settings types (log/log_options.h).
+using log_level = log::level;
+using log_format = log::format;
+using log_config = log::options;
 
 // Raised by load_config/parse_config. what() is always
 // "FILE:LINE:COL: KEY: MESSAGE" (or "FILE: MESSAGE" when the file itself

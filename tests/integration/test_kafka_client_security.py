@@ -1,4 +1,4 @@
-"""klink's own Kafka client (src/kafka) over TLS, mTLS and SASL against a real 4.1.1 broker.
+"""klink's own Kafka client (kafka) over TLS, mTLS and SASL against a real 4.1.1 broker.
 
 Drives build/kafka_probe (tools/kafka_probe): it opens a connection with the given
 security options (TCP, TLS, ApiVersions, SASL), asks for Metadata, prints one line per

@@ -1,4 +1,4 @@
-// SASL PLAIN and SCRAM messages (src/kafka/sasl.h): the RFC 7677 vector, a
+// SASL PLAIN and SCRAM messages (kafka/sasl.h): the RFC 7677 vector, a
 // SHA-512 round trip against a server computed here, and every refusal.
 #include <gtest/gtest.h>
 

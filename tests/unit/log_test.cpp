@@ -14,8 +14,8 @@
 
 namespace {
 
-using klink::config::log_format;
-using klink::config::log_level;
+using log_format = klink::log::format;
+using log_level = klink::log::level;
 namespace log = klink::log;
 
 std::vector<std::string> lines_of(const std::string& s) {

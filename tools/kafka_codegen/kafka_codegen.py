@@ -464,7 +464,7 @@ def emit_struct_decl(out, s, msg, indent):
     out("std::vector<tagged_field> unknown_tagged_fields;", inner)
     if s is msg:
         out("", 0)
-        out("// Fields absent from `version` are skipped (see src/kafka/protocol/README.md).", inner)
+        out("// Fields absent from `version` are skipped (see kafka/protocol/README.md).", inner)
         out("void encode(wire_writer& w, int16_t version) const;", inner)
         out("// Resets *this, then reads one message; does not require the reader to", inner)
         out("// be exhausted (see decode_message in kafka/protocol/frame.h).", inner)

@@ -10,11 +10,11 @@
 #include <type_traits>
 #include <variant>
 
-#include "config/log_config.h"
+#include "log/log_options.h"
 
 namespace klink::log {
 
-using level = config::log_level;
+
 
 // One key/value pair of an event. It borrows its key and string value, so
 // build fields inside the logging call, e.g.
@@ -53,7 +53,7 @@ struct field {
 
 // Configures level and format; may be called again (e.g. by tests). Until it
 // is called, events at info and above go to stderr as text.
-void init(const config::log_config& cfg);
+void init(const options& cfg);
 
 // Whether an event at this level would be written; use it to skip building
 // expensive fields.

@@ -194,7 +194,7 @@ asio::awaitable<std::expected<void, client_error>> cluster::refresh_metadata(
 // connection) because that exchange must not interleave with other requests:
 // every new request would have to be held back while it runs, on connections
 // that are pipelined and rarely idle. The cost is one reconnect per session
-// lifetime (hours, normally). See src/kafka/SECURITY.md.
+// lifetime (hours, normally). See kafka/SECURITY.md.
 void cluster::retire_expiring() {
   for (auto it = connections_.begin(); it != connections_.end();) {
     if (it->second->is_open() && it->second->reauthentication_due()) {

@@ -14,7 +14,7 @@
 #include <boost/asio/ssl.hpp>
 
 #include "kafka/asio.h"
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 #include "kafka/client_error.h"
 #include "kafka/messages/sasl_authenticate.h"
 #include "kafka/protocol/frame.h"
@@ -94,7 +94,7 @@ class connection : public std::enable_shared_from_this<connection> {
   // KIP-368: the broker ends the SASL session after the lifetime it gave in
   // SaslAuthenticate. At 85-90% of it (random, so that a cluster's connections
   // do not all renew at once) this turns true, and the cluster hands out a
-  // fresh connection instead (see src/kafka/SECURITY.md).
+  // fresh connection instead (see kafka/SECURITY.md).
   bool reauthentication_due() const;
   // No longer handed out: closes as soon as nothing is in flight.
   void retire();

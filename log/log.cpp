@@ -137,7 +137,7 @@ std::string render_json(clock::time_point now, level lvl, std::string_view msg,
                         std::initializer_list<field> fields) {
   nlohmann::ordered_json j;
   j["ts"] = timestamp(now);
-  j["level"] = std::string(config::to_string(lvl));
+  j["level"] = std::string(to_string(lvl));
   j["msg"] = std::string(msg);
   for (const auto& f : fields) {
     std::string key(f.key);
@@ -159,10 +159,10 @@ std::string render_json(clock::time_point now, level lvl, std::string_view msg,
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string render(config::log_format format, clock::time_point now, level lvl,
-                   std::string_view msg, std::initializer_list<field> fields) {
-  return format == config::log_format::json ? render_json(now, lvl, msg, fields)
-                                            : render_text(now, lvl, msg, fields);
+std::string render(log::format how, clock::time_point now, level lvl, std::string_view msg,
+                   std::initializer_list<field> fields) {
+  return how == log::format::json ? render_json(now, lvl, msg, fields)
+                                  : render_text(now, lvl, msg, fields);
 }
 
 spdlog::level::level_enum to_spdlog(level lvl) {
@@ -204,7 +204,7 @@ constexpr std::string_view our_logger = "klink";
 // formatter because spdlog keeps formatters per sink, not per logger.
 class line_formatter final : public spdlog::formatter {
  public:
-  explicit line_formatter(config::log_format format) : format_(format) {}
+  explicit line_formatter(log::format how) : format_(how) {}
 
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const std::string_view payload(msg.payload.data(), msg.payload.size());
@@ -226,15 +226,15 @@ class line_formatter final : public spdlog::formatter {
   }
 
  private:
-  config::log_format format_;
+  log::format format_;
 };
 
 struct state {
   std::mutex mu;  // serialises reconfiguration only; writers use the atomics
-  config::log_config cfg;
+  options cfg;
   spdlog::sink_ptr sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   std::atomic<level> min_level{level::info};
-  std::atomic<config::log_format> format{config::log_format::text};
+  std::atomic<log::format> format{log::format::text};
   std::atomic<std::shared_ptr<spdlog::logger>> logger;
 
   state() { rebuild(); }
@@ -263,7 +263,7 @@ state& global() {
 
 }  // namespace
 
-void init(const config::log_config& cfg) {
+void init(const options& cfg) {
   auto& s = global();
   std::lock_guard lock(s.mu);
   s.cfg = cfg;

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "kafka/batch_error.h"
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 
 namespace klink::kafka {
 

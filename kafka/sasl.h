@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 #include "kafka/security.h"
 
 namespace klink::kafka::sasl {

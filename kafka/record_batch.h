@@ -10,7 +10,7 @@
 #include <span>
 
 #include "kafka/batch_error.h"
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 #include "kafka/compression.h"
 
 namespace klink::kafka {

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 
 namespace klink::kafka {
 

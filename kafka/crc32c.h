@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 
 namespace klink::kafka {
 

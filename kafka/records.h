@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "kafka/batch_error.h"
-#include "kafka/bytes.h"
+#include "kafka/protocol/bytes.h"
 #include "kafka/compression.h"
 #include "kafka/record_batch.h"
 
