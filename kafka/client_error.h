@@ -1,8 +1,10 @@
-// Failures of a request as a whole, as opposed to Kafka error codes inside a response.
+// Failures of a request as a whole, as opposed to Kafka error codes inside a
+// response; carried in klink::error (kafka/error.h).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <system_error>
 
 namespace klink::kafka {
 
@@ -21,11 +23,6 @@ enum class client_errc : uint8_t {
   // unreadable password file). The message is the broker's (or names the
   // file), never the password. Back off; never reconnect in a tight loop.
   authentication,
-};
-
-struct client_error {
-  client_errc code;
-  std::string message;
 };
 
 inline const char* to_string(client_errc c) {
@@ -50,4 +47,12 @@ inline const char* to_string(client_errc c) {
   return "unknown";
 }
 
+const std::error_category& client_category();
+inline std::error_code make_error_code(client_errc e) {
+  return {static_cast<int>(e), client_category()};
+}
+
 }  // namespace klink::kafka
+
+template <>
+struct std::is_error_code_enum<klink::kafka::client_errc> : std::true_type {};

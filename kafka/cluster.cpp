@@ -61,9 +61,9 @@ void cluster::invalidate_leader(const std::string& topic_name, int32_t partition
   }
 }
 
-asio::awaitable<std::expected<std::shared_ptr<connection>, client_error>> cluster::connection_to(
+asio::awaitable<result<std::shared_ptr<connection>>> cluster::connection_to(
     int32_t node_id) {
-  if (closed_) co_return std::unexpected(client_error{client_errc::closed, "cluster closed"});
+  if (closed_) co_return std::unexpected(klink::error(client_errc::closed, {}, "cluster closed"));
   retire_expiring();
   auto existing = connections_.find(node_id);
   if (existing != connections_.end() && existing->second->is_closed()) {
@@ -74,8 +74,8 @@ asio::awaitable<std::expected<std::shared_ptr<connection>, client_error>> cluste
     auto broker = metadata_.brokers.find(node_id);
     if (broker == metadata_.brokers.end()) {
       co_return std::unexpected(
-          client_error{client_errc::no_broker,
-                       role_ + " cluster has no known broker with id " + std::to_string(node_id)});
+          klink::error(client_errc::no_broker, {},
+                       role_ + " cluster has no known broker with id " + std::to_string(node_id)));
     }
     existing =
         connections_
@@ -94,14 +94,14 @@ asio::awaitable<std::expected<std::shared_ptr<connection>, client_error>> cluste
   co_return conn;
 }
 
-asio::awaitable<std::expected<std::shared_ptr<connection>, client_error>>
+asio::awaitable<result<std::shared_ptr<connection>>>
 cluster::any_connection() {
-  if (closed_) co_return std::unexpected(client_error{client_errc::closed, "cluster closed"});
+  if (closed_) co_return std::unexpected(klink::error(client_errc::closed, {}, "cluster closed"));
   retire_expiring();
   for (auto& [node_id, conn] : connections_) {
     if (conn->is_open()) co_return conn;
   }
-  client_error last{client_errc::no_broker, role_ + " cluster: no broker reachable"};
+  klink::error last(client_errc::no_broker, {}, role_ + " cluster: no broker reachable");
   for (const auto& [node_id, address] : metadata_.brokers) {
     auto conn = co_await connection_to(node_id);
     if (conn) co_return conn;
@@ -122,7 +122,7 @@ cluster::any_connection() {
   co_return std::unexpected(last);
 }
 
-asio::awaitable<std::expected<void, client_error>> cluster::refresh_metadata(
+asio::awaitable<result<void>> cluster::refresh_metadata(
     const std::vector<std::string>& topics, bool all) {
   using api = msg::metadata_api;
   using request_topic = decltype(msg::metadata_request::topics)::value_type::value_type;
@@ -181,7 +181,7 @@ asio::awaitable<std::expected<void, client_error>> cluster::refresh_metadata(
     }
     metadata_.topics[meta.name] = std::move(meta);
   }
-  co_return std::expected<void, client_error>{};
+  co_return result<void>{};
 }
 
 // KIP-368 re-authentication by replacement: a connection whose SASL session

@@ -50,17 +50,17 @@ class cluster {
           connection_options options);
 
   // Refreshes metadata for `topics`, or for every topic when empty and `all` is set.
-  asio::awaitable<std::expected<void, client_error>> refresh_metadata(
+  asio::awaitable<result<void>> refresh_metadata(
       const std::vector<std::string>& topics, bool all = false);
 
   // An open connection to the broker with this node id.
-  asio::awaitable<std::expected<std::shared_ptr<connection>, client_error>> connection_to(
+  asio::awaitable<result<std::shared_ptr<connection>>> connection_to(
       int32_t node_id);
   // Any reachable broker: known brokers first, then the bootstrap list.
-  asio::awaitable<std::expected<std::shared_ptr<connection>, client_error>> any_connection();
+  asio::awaitable<result<std::shared_ptr<connection>>> any_connection();
 
   template <class Api>
-  asio::awaitable<std::expected<response<typename Api::response>, client_error>> send_to(
+  asio::awaitable<result<response<typename Api::response>>> send_to(
       int32_t node_id, const typename Api::request& request,
       std::shared_ptr<const void> keepalive = {}) {
     auto conn = co_await connection_to(node_id);
@@ -69,7 +69,7 @@ class cluster {
   }
 
   template <class Api>
-  asio::awaitable<std::expected<response<typename Api::response>, client_error>> send_any(
+  asio::awaitable<result<response<typename Api::response>>> send_any(
       const typename Api::request& request) {
     auto conn = co_await any_connection();
     if (!conn) co_return std::unexpected(conn.error());
@@ -79,11 +79,11 @@ class cluster {
   // Admin requests (CreateTopics, CreatePartitions) go to the controller the
   // last metadata named, or to any broker (which forwards) when none is known.
   template <class Api>
-  asio::awaitable<std::expected<response<typename Api::response>, client_error>> send_to_controller(
+  asio::awaitable<result<response<typename Api::response>>> send_to_controller(
       const typename Api::request& request) {
     // Not `cond ? co_await a : co_await b`: g++ 12 miscompiles that form and
     // frees the result twice.
-    std::expected<response<typename Api::response>, client_error> reply;
+    result<response<typename Api::response>> reply;
     if (metadata_.controller_id >= 0) {
       reply = co_await send_to<Api>(metadata_.controller_id, request);
     } else {

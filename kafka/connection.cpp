@@ -124,12 +124,12 @@ connection::~connection() {
   tcp_socket().close(ignored);
 }
 
-asio::awaitable<std::expected<void, client_error>> connection::ensure_open() {
+asio::awaitable<result<void>> connection::ensure_open() {
   switch (state_) {
     case state::open:
-      co_return std::expected<void, client_error>{};
+      co_return result<void>{};
     case state::closed:
-      co_return std::unexpected(client_error{client_errc::closed, close_reason_});
+      co_return std::unexpected(klink::error(client_errc::closed, {}, close_reason_));
     case state::connecting: {
       // Another coroutine is connecting: wait for its outcome.
       auto self = shared_from_this();
@@ -147,20 +147,20 @@ asio::awaitable<std::expected<void, client_error>> connection::ensure_open() {
   if (open_result_) {
     state_ = state::open;
   } else {
-    close(open_result_.error().message);
+    close(open_result_.error().message());
   }
   connected_signal_.cancel();
   co_return open_result_;
 }
 
-asio::awaitable<std::expected<void, client_error>> connection::open() {
+asio::awaitable<result<void>> connection::open() {
   auto self = shared_from_this();
   io_error ec;
   if (options_.security.tls.enabled) {
     auto context = make_tls_context(options_.security.tls);
     if (!context) {
-      co_return std::unexpected(client_error{
-          client_errc::tls, "TLS to " + address_.to_string() + ": " + context.error()});
+      co_return std::unexpected(klink::error(
+          client_errc::tls, {}, "TLS to " + address_.to_string() + ": " + context.error()));
     }
     tls_context_ = std::move(*context);
     tls_stream_.emplace(executor_, *tls_context_);
@@ -169,8 +169,8 @@ asio::awaitable<std::expected<void, client_error>> connection::open() {
   auto endpoints = co_await resolver.async_resolve(address_.host, std::to_string(address_.port),
                                                    asio::redirect_error(use_awaitable, ec));
   if (ec) {
-    co_return std::unexpected(client_error{
-        client_errc::network, "cannot resolve " + address_.to_string() + ": " + ec.message()});
+    co_return std::unexpected(klink::error(
+        client_errc::network, {}, "cannot resolve " + address_.to_string() + ": " + ec.message()));
   }
   // Bound the connect and the TLS handshake: a black-holed address or a
   // listener that never answers the ClientHello must not hang the caller.
@@ -193,9 +193,9 @@ asio::awaitable<std::expected<void, client_error>> connection::open() {
   if (ec) {
     timing->done = true;
     deadline.cancel();
-    co_return std::unexpected(client_error{
-        client_errc::network, "cannot connect to " + address_.to_string() + ": " +
-                                  (timing->timed_out ? std::string("timed out") : ec.message())});
+    co_return std::unexpected(klink::error(
+        client_errc::network, {}, "cannot connect to " + address_.to_string() + ": " +
+                                  (timing->timed_out ? std::string("timed out") : ec.message())));
   }
   tcp_socket().set_option(asio::ip::tcp::no_delay(true), ec);
   if (tls_stream_) {
@@ -204,10 +204,10 @@ asio::awaitable<std::expected<void, client_error>> connection::open() {
     deadline.cancel();
     if (!handshake) {
       if (timing->timed_out) {
-        co_return std::unexpected(client_error{
-            client_errc::tls, "TLS handshake with " + address_.to_string() + " timed out after " +
+        co_return std::unexpected(klink::error(
+            client_errc::tls, {}, "TLS handshake with " + address_.to_string() + " timed out after " +
                                   std::to_string(options_.connect_timeout.count()) +
-                                  " ms (is it a TLS listener?)"});
+                                  " ms (is it a TLS listener?)"));
       }
       co_return handshake;
     }
@@ -220,10 +220,10 @@ asio::awaitable<std::expected<void, client_error>> connection::open() {
   // KIP-152: with SaslHandshake v1 the SASL exchange comes after ApiVersions
   // and before any other request.
   if (options_.security.sasl.mechanism != sasl_mechanism::none) co_return co_await authenticate();
-  co_return std::expected<void, client_error>{};
+  co_return result<void>{};
 }
 
-asio::awaitable<std::expected<void, client_error>> connection::tls_handshake() {
+asio::awaitable<result<void>> connection::tls_handshake() {
   auto self = shared_from_this();
   SSL* ssl = tls_stream_->native_handle();
   const std::string& host = address_.host;
@@ -247,26 +247,26 @@ asio::awaitable<std::expected<void, client_error>> connection::tls_handshake() {
   io_error ec;
   co_await tls_stream_->async_handshake(asio::ssl::stream_base::client,
                                         asio::redirect_error(use_awaitable, ec));
-  if (!ec) co_return std::expected<void, client_error>{};
+  if (!ec) co_return result<void>{};
   const std::string prefix = "TLS handshake with " + address_.to_string() + " failed: ";
   if (const long verify = SSL_get_verify_result(ssl); verify != X509_V_OK) {
-    co_return std::unexpected(client_error{
-        client_errc::tls,
-        prefix + "certificate verify failed: " + X509_verify_cert_error_string(verify)});
+    co_return std::unexpected(klink::error(
+        client_errc::tls, {},
+        prefix + "certificate verify failed: " + X509_verify_cert_error_string(verify)));
   }
   if (ec == asio::ssl::error::stream_truncated || ec == asio::error::eof ||
       ec == asio::error::connection_reset) {
     // What a PLAINTEXT listener does with a ClientHello (it reads it as an
     // oversized request and hangs up), or a broker refusing the client.
-    co_return std::unexpected(client_error{
-        client_errc::tls,
-        prefix + "the broker closed the connection (" + ec.message() + "; is it a TLS listener?)"});
+    co_return std::unexpected(klink::error(
+        client_errc::tls, {},
+        prefix + "the broker closed the connection (" + ec.message() + "; is it a TLS listener?)"));
   }
-  co_return std::unexpected(client_error{is_tls_error(ec) ? client_errc::tls : client_errc::network,
-                                         prefix + ec.message()});
+  co_return std::unexpected(klink::error(is_tls_error(ec) ? client_errc::tls : client_errc::network, {},
+                                         prefix + ec.message()));
 }
 
-asio::awaitable<std::expected<msg::sasl_authenticate_response, client_error>>
+asio::awaitable<result<msg::sasl_authenticate_response>>
 connection::sasl_round(byte_vector auth_bytes, int16_t version) {
   msg::sasl_authenticate_request request;
   request.auth_bytes = std::move(auth_bytes);
@@ -278,25 +278,25 @@ connection::sasl_round(byte_vector auth_bytes, int16_t version) {
   co_return std::move(reply->body);
 }
 
-asio::awaitable<std::expected<void, client_error>> connection::authenticate() {
+asio::awaitable<result<void>> connection::authenticate() {
   auto self = shared_from_this();
   const auto& options = options_.security.sasl;
   const std::string mechanism(to_string(options.mechanism));
   auto refused = [&](const std::string& why) {
     return std::unexpected(
-        client_error{client_errc::authentication, "SASL " + mechanism + " authentication of '" +
+        klink::error(client_errc::authentication, {}, "SASL " + mechanism + " authentication of '" +
                                                       options.username + "' with " +
-                                                      address_.to_string() + " failed: " + why});
+                                                      address_.to_string() + " failed: " + why));
   };
   // SaslHandshake v1 (Kafka 1.0+) is what puts the SASL bytes inside
   // SaslAuthenticate requests; klink does not speak the older raw-token form.
   const auto handshake_version = version_for<msg::sasl_handshake_api>();
   const auto authenticate_version = version_for<msg::sasl_authenticate_api>();
   if (!handshake_version || *handshake_version < 1 || !authenticate_version) {
-    co_return std::unexpected(client_error{
-        client_errc::unsupported_version,
+    co_return std::unexpected(klink::error(
+        client_errc::unsupported_version, {},
         "broker " + address_.to_string() +
-            " does not offer SaslHandshake v1 and SaslAuthenticate (Kafka 1.0 or newer needed)"});
+            " does not offer SaslHandshake v1 and SaslAuthenticate (Kafka 1.0 or newer needed)"));
   }
   msg::sasl_handshake_request handshake;
   handshake.mechanism = mechanism;
@@ -318,7 +318,7 @@ asio::awaitable<std::expected<void, client_error>> connection::authenticate() {
   if (!password) co_return refused(password.error());
 
   auto answered =
-      [&](const msg::sasl_authenticate_response& reply) -> std::expected<void, client_error> {
+      [&](const msg::sasl_authenticate_response& reply) -> result<void> {
     if (reply.error_code == 0) return {};
     // Kafka's message never contains the password (it says e.g. "Invalid
     // username or password"); it is what an operator needs to see.
@@ -369,7 +369,7 @@ asio::awaitable<std::expected<void, client_error>> connection::authenticate() {
     reauth_due_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             lifetime * reauth_fraction());
   }
-  co_return std::expected<void, client_error>{};
+  co_return result<void>{};
 }
 
 bool connection::reauthentication_due() const {
@@ -383,7 +383,7 @@ void connection::retire() {
   }
 }
 
-asio::awaitable<std::expected<void, client_error>> connection::negotiate_versions() {
+asio::awaitable<result<void>> connection::negotiate_versions() {
   using api = msg::api_versions_api;
   // The newest ApiVersions first; a broker that does not know it answers in
   // v0 format with UNSUPPORTED_VERSION, and then v0 is asked for.
@@ -400,8 +400,8 @@ asio::awaitable<std::expected<void, client_error>> connection::negotiate_version
     // Every version starts with the error code, so it can be read before
     // knowing which format the broker chose.
     if (body.size() < 2) {
-      co_return std::unexpected(client_error{
-          client_errc::decode, "empty ApiVersions response from " + address_.to_string()});
+      co_return std::unexpected(klink::error(
+          client_errc::decode, {}, "empty ApiVersions response from " + address_.to_string()));
     }
     const auto top_error = static_cast<int16_t>((std::to_integer<uint16_t>(body[0]) << 8) |
                                                 std::to_integer<uint16_t>(body[1]));
@@ -410,24 +410,24 @@ asio::awaitable<std::expected<void, client_error>> connection::negotiate_version
     }
     auto parsed = decode_response_body<api::response>(body, version);
     if (!parsed) {
-      co_return std::unexpected(client_error{
-          client_errc::decode,
-          "cannot decode ApiVersions from " + address_.to_string() + ": " + parsed.error().what});
+      co_return std::unexpected(klink::error(
+          client_errc::decode, {},
+          "cannot decode ApiVersions from " + address_.to_string() + ": " + parsed.error().what));
     }
     if (parsed->error_code != 0) {
-      co_return std::unexpected(client_error{
-          client_errc::network, "ApiVersions refused by " + address_.to_string() + ": " +
-                                    std::string(error_name(to_error_code(parsed->error_code)))});
+      co_return std::unexpected(klink::error(
+          client_errc::network, {}, "ApiVersions refused by " + address_.to_string() + ": " +
+                                    std::string(error_name(to_error_code(parsed->error_code)))));
     }
     versions_.clear();
     for (const auto& key : parsed->api_keys) {
       versions_[key.api_key] = version_range{key.min_version, key.max_version};
     }
-    co_return std::expected<void, client_error>{};
+    co_return result<void>{};
   }
   co_return std::unexpected(
-      client_error{client_errc::unsupported_version,
-                   "broker " + address_.to_string() + " accepts no ApiVersions version"});
+      klink::error(client_errc::unsupported_version, {},
+                   "broker " + address_.to_string() + " accepts no ApiVersions version"));
 }
 
 std::optional<int16_t> connection::version_for(int16_t api_key, int16_t our_min,
@@ -440,12 +440,12 @@ std::optional<int16_t> connection::version_for(int16_t api_key, int16_t our_min,
   return high;
 }
 
-asio::awaitable<std::expected<connection::raw_response, client_error>> connection::send_frame(
+asio::awaitable<result<connection::raw_response>> connection::send_frame(
     int16_t api_key, int16_t api_version, int32_t correlation_id, wire_writer frame,
     std::shared_ptr<const void> keepalive) {
   auto self = shared_from_this();
   if (state_ == state::closed) {
-    co_return std::unexpected(client_error{client_errc::closed, close_reason_});
+    co_return std::unexpected(klink::error(client_errc::closed, {}, close_reason_));
   }
   auto request = std::make_shared<pending_request>(executor_);
   request->api_key = api_key;
@@ -460,16 +460,16 @@ asio::awaitable<std::expected<connection::raw_response, client_error>> connectio
 
   io_error ec;
   co_await request->done.async_wait(asio::redirect_error(use_awaitable, ec));
-  if (!request->result) {
+  if (!request->outcome) {
     // Kafka answers in order on a connection; once one response is overdue the
     // connection can no longer be trusted to line up, so it is dropped.
     close("request timed out after " + std::to_string(options_.request_timeout.count()) + " ms");
-    co_return std::unexpected(client_error{
-        client_errc::timeout, "no response from " + address_.to_string() + " to API " +
+    co_return std::unexpected(klink::error(
+        client_errc::timeout, {}, "no response from " + address_.to_string() + " to API " +
                                   std::to_string(api_key) + " within " +
-                                  std::to_string(options_.request_timeout.count()) + " ms"});
+                                  std::to_string(options_.request_timeout.count()) + " ms"));
   }
-  co_return std::move(*request->result);
+  co_return std::move(*request->outcome);
 }
 
 void connection::start_writer() {
@@ -573,7 +573,7 @@ asio::awaitable<void> connection::read_loop() {
       }
       body_offset += reader.offset();
     }
-    request->result = raw_response{std::move(frame), body_offset};
+    request->outcome = raw_response{std::move(frame), body_offset};
     request->done.cancel();
     if (retiring_ && pending_.empty() && write_queue_.empty()) {
       close("connection retired before its SASL session expires");
@@ -591,13 +591,13 @@ void connection::capture(int16_t api_key, int16_t api_version, const byte_vector
             static_cast<std::streamsize>(frame.size()));
 }
 
-void connection::fail_all(const client_error& error) {
+void connection::fail_all(const klink::error& failure) {
   auto pending = std::move(pending_);
   pending_.clear();
   write_queue_.clear();
   for (auto& [id, request] : pending) {
-    if (!request->result) {
-      request->result = std::unexpected(error);
+    if (!request->outcome) {
+      request->outcome = std::unexpected(failure);
       request->done.cancel();
     }
   }
@@ -615,7 +615,7 @@ void connection::fail(client_errc code, const std::string& reason) {
   // No TLS close_notify: Kafka needs none, and waiting for it could stall shutdown.
   tcp_socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   tcp_socket().close(ignored);
-  fail_all(client_error{code, reason});
+  fail_all(klink::error(code, {}, reason));
   connected_signal_.cancel();
 }
 

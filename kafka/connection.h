@@ -15,7 +15,7 @@
 
 #include "kafka/asio.h"
 #include "kafka/protocol/bytes.h"
-#include "kafka/client_error.h"
+#include "kafka/error.h"
 #include "kafka/messages/sasl_authenticate.h"
 #include "kafka/protocol/frame.h"
 #include "kafka/protocol/wire.h"
@@ -72,7 +72,7 @@ class connection : public std::enable_shared_from_this<connection> {
   ~connection();
 
   // Connects (once; concurrent callers wait for the same attempt) and negotiates versions.
-  asio::awaitable<std::expected<void, client_error>> ensure_open();
+  asio::awaitable<result<void>> ensure_open();
 
   // The version of an API to use with this broker: the newest both sides know.
   std::optional<int16_t> version_for(int16_t api_key, int16_t our_min, int16_t our_max) const;
@@ -85,7 +85,7 @@ class connection : public std::enable_shared_from_this<connection> {
   // Sends a request and waits for its response. `keepalive` owns bytes that
   // the request references without copying (records), until the write is done.
   template <class Api>
-  asio::awaitable<std::expected<response<typename Api::response>, client_error>> send(
+  asio::awaitable<result<response<typename Api::response>>> send(
       const typename Api::request& request, std::shared_ptr<const void> keepalive = {},
       std::optional<int16_t> forced_version = {});
 
@@ -118,25 +118,25 @@ class connection : public std::enable_shared_from_this<connection> {
   connection(asio::any_io_executor executor, int32_t node_id, broker_address address,
              connection_options options);
 
-  asio::awaitable<std::expected<void, client_error>> open();
-  asio::awaitable<std::expected<void, client_error>> negotiate_versions();
-  asio::awaitable<std::expected<void, client_error>> tls_handshake();
-  asio::awaitable<std::expected<void, client_error>> authenticate();
-  asio::awaitable<std::expected<msg::sasl_authenticate_response, client_error>> sasl_round(
+  asio::awaitable<result<void>> open();
+  asio::awaitable<result<void>> negotiate_versions();
+  asio::awaitable<result<void>> tls_handshake();
+  asio::awaitable<result<void>> authenticate();
+  asio::awaitable<result<msg::sasl_authenticate_response>> sasl_round(
       byte_vector auth_bytes, int16_t version);
   // One request/response on a connection that may still be opening (no ensure_open).
   template <class Api>
-  asio::awaitable<std::expected<response<typename Api::response>, client_error>> exchange(
+  asio::awaitable<result<response<typename Api::response>>> exchange(
       const typename Api::request& request, int16_t version, std::shared_ptr<const void> keepalive);
   asio::ip::tcp::socket& tcp_socket() { return tls_stream_ ? tls_stream_->next_layer() : socket_; }
   void fail(client_errc code, const std::string& reason);
-  asio::awaitable<std::expected<raw_response, client_error>> send_frame(
+  asio::awaitable<result<raw_response>> send_frame(
       int16_t api_key, int16_t api_version, int32_t correlation_id, wire_writer frame,
       std::shared_ptr<const void> keepalive);
   void start_writer();
   asio::awaitable<void> write_loop();
   asio::awaitable<void> read_loop();
-  void fail_all(const client_error& error);
+  void fail_all(const klink::error& failure);
   void capture(int16_t api_key, int16_t api_version, const byte_vector& frame) const;
   int32_t next_correlation_id() { return correlation_id_++; }
 
@@ -157,7 +157,7 @@ class connection : public std::enable_shared_from_this<connection> {
   state state_ = state::idle;
   std::string close_reason_;
   asio::steady_timer connected_signal_;
-  std::expected<void, client_error> open_result_;
+  result<void> open_result_;
   int32_t correlation_id_ = 1;
   std::unordered_map<int16_t, version_range> versions_;
   std::unordered_map<int32_t, std::shared_ptr<pending_request>> pending_;
@@ -174,29 +174,29 @@ struct connection::pending_request {
   int32_t correlation_id = 0;
   wire_writer frame;
   std::shared_ptr<const void> keepalive;
-  asio::steady_timer done;  // cancelled when `result` is set
-  std::optional<std::expected<raw_response, client_error>> result;
+  asio::steady_timer done;  // cancelled when `outcome` is set
+  std::optional<klink::result<raw_response>> outcome;
 };
 
 template <class Api>
-asio::awaitable<std::expected<response<typename Api::response>, client_error>> connection::send(
+asio::awaitable<result<response<typename Api::response>>> connection::send(
     const typename Api::request& request, std::shared_ptr<const void> keepalive,
     std::optional<int16_t> forced_version) {
   if (auto opened = co_await ensure_open(); !opened) co_return std::unexpected(opened.error());
   auto version = forced_version ? forced_version : version_for<Api>();
   if (!version) {
-    co_return std::unexpected(client_error{client_errc::unsupported_version,
+    co_return std::unexpected(klink::error(client_errc::unsupported_version, {},
                                            "broker " + address_.to_string() +
                                                " supports no version of API " +
-                                               std::to_string(Api::key) + " that klink speaks"});
+                                               std::to_string(Api::key) + " that klink speaks"));
   }
   co_return co_await exchange<Api>(request, *version, std::move(keepalive));
 }
 
 template <class Api>
-asio::awaitable<std::expected<response<typename Api::response>, client_error>> connection::exchange(
+asio::awaitable<result<response<typename Api::response>>> connection::exchange(
     const typename Api::request& request, int16_t version, std::shared_ptr<const void> keepalive) {
-  using result_type = std::expected<response<typename Api::response>, client_error>;
+  using result_type = result<response<typename Api::response>>;
   const int32_t correlation_id = next_correlation_id();
   wire_writer frame;
   encode_request_frame(frame, request, version, correlation_id, options_.client_id);
@@ -206,11 +206,11 @@ asio::awaitable<std::expected<response<typename Api::response>, client_error>> c
   bytes_view body(raw->frame->data() + raw->body_offset, raw->frame->size() - raw->body_offset);
   auto decoded = decode_response_body<typename Api::response>(body, version);
   if (!decoded) {
-    co_return std::unexpected(client_error{
-        client_errc::decode, "cannot decode response of API " + std::to_string(Api::key) + " v" +
+    co_return std::unexpected(klink::error(
+        client_errc::decode, {}, "cannot decode response of API " + std::to_string(Api::key) + " v" +
                                  std::to_string(version) + " from " + address_.to_string() + ": " +
                                  decoded.error().what + " at byte " +
-                                 std::to_string(decoded.error().offset)});
+                                 std::to_string(decoded.error().offset)));
   }
   co_return result_type(response<typename Api::response>{raw->frame, std::move(*decoded)});
 }

@@ -1,5 +1,7 @@
 #include "kafka/error_code.h"
 
+#include "kafka/error.h"
+
 namespace klink::kafka {
 
 std::string_view error_name(error_code code) {
@@ -303,6 +305,54 @@ error_info classify(error_code code) {
     default:
       return {error_action::fatal, false};
   }
+}
+
+namespace {
+
+error_info classify(client_errc code) {
+  switch (code) {
+    // The broker may be gone or have moved: reconnect where the metadata
+    // says. A request that was written may have been carried out.
+    case client_errc::network:
+      return {error_action::refresh_metadata, true};
+    case client_errc::no_broker:
+      return {error_action::refresh_metadata, false};
+    case client_errc::timeout:
+      return {error_action::retry, true};
+    // Retrying unchanged cannot help: a protocol mismatch, a shutdown, or
+    // credentials and certificates someone has to fix (the link backs off).
+    case client_errc::unsupported_version:
+    case client_errc::decode:
+    case client_errc::closed:
+    case client_errc::tls:
+    case client_errc::authentication:
+      return {error_action::fatal, false};
+  }
+  return {error_action::fatal, false};
+}
+
+error_info classify(klink::errc code) {
+  switch (code) {
+    case klink::errc::not_in_metadata:
+    case klink::errc::no_leader:
+      return {error_action::refresh_metadata, false};
+    case klink::errc::not_ready:
+    case klink::errc::empty_response:
+      return {error_action::retry, false};
+    default:
+      return {error_action::fatal, false};
+  }
+}
+
+}  // namespace
+
+error_info classify(const std::error_code& code) {
+  if (!code) return {error_action::none, false};
+  if (code.category() == kafka_category()) return classify(static_cast<error_code>(code.value()));
+  if (code.category() == client_category()) return classify(static_cast<client_errc>(code.value()));
+  if (code.category() == klink::klink_category())
+    return classify(static_cast<klink::errc>(code.value()));
+  return {error_action::fatal, false};
 }
 
 namespace {

@@ -159,6 +159,10 @@ struct error_info {
 };
 
 error_info classify(error_code code);
+// The same decision for any code a klink::error carries (kafka/error.h): a
+// broker's code (above), a request that failed as a whole (client_errc), or
+// one of klink's own conditions (klink::errc).
+error_info classify(const std::error_code& code);
 
 const std::error_category& kafka_category();
 inline std::error_code make_error_code(error_code e) {

@@ -100,7 +100,7 @@ asio::awaitable<bool> group_membership::discover_coordinator() {
   request.coordinator_keys.push_back(options_.group_id);
   auto reply = co_await cluster_.send_any<msg::find_coordinator_api>(request);
   if (!reply) {
-    note_error("FindCoordinator: " + reply.error().message);
+    note_error("FindCoordinator: " + reply.error().message());
     co_return false;
   }
   const auto& body = reply->body;
@@ -121,7 +121,7 @@ asio::awaitable<bool> group_membership::discover_coordinator() {
   // connection_to() needs the broker's address from metadata.
   if (!cluster_.metadata().brokers.contains(node)) {
     if (auto refreshed = co_await cluster_.refresh_metadata({}); !refreshed) {
-      note_error("Metadata: " + refreshed.error().message);
+      note_error("Metadata: " + refreshed.error().message());
       co_return false;
     }
     if (!cluster_.metadata().brokers.contains(node)) {
@@ -206,7 +206,7 @@ asio::awaitable<void> group_membership::join_and_sync() {
   auto joined = co_await cluster_.send_to<msg::join_group_api>(*coordinator_, join);
   if (stopping_) co_return;
   if (!joined) {
-    coordinator_lost("JoinGroup: " + joined.error().message);
+    coordinator_lost("JoinGroup: " + joined.error().message());
     co_await pause(options_.retry_backoff);
     co_return;
   }
@@ -259,7 +259,7 @@ asio::awaitable<void> group_membership::join_and_sync() {
   auto synced = co_await cluster_.send_to<msg::sync_group_api>(*coordinator_, sync);
   if (stopping_) co_return;
   if (!synced) {
-    coordinator_lost("SyncGroup: " + synced.error().message);
+    coordinator_lost("SyncGroup: " + synced.error().message());
     co_await pause(options_.retry_backoff);
     co_return;
   }
@@ -320,7 +320,7 @@ asio::awaitable<void> group_membership::heartbeat() {
   if (stopping_) co_return;
   if (!reply) {
     // The lease runs out by itself if this lasts.
-    coordinator_lost("Heartbeat: " + reply.error().message);
+    coordinator_lost("Heartbeat: " + reply.error().message());
     co_return;
   }
   const int16_t code = reply->body.error_code;
@@ -399,7 +399,7 @@ asio::awaitable<void> group_membership::leave() {
   }
   log::info("scale-out group: left", {{"group", options_.group_id},
                                       {"member", member_id_},
-                                      {"result", reply ? code_text(code) : reply.error().message}});
+                                      {"result", reply ? code_text(code) : reply.error().message()}});
   member_id_.clear();
   generation_ = -1;
   leader_id_.clear();
@@ -417,7 +417,7 @@ asio::awaitable<std::expected<std::vector<member_share>, std::string>> group_mem
   msg::describe_groups_request request;
   request.groups.push_back(options_.group_id);
   auto reply = co_await cluster_.send_to<msg::describe_groups_api>(*coordinator_, request);
-  if (!reply) co_return std::unexpected("DescribeGroups: " + reply.error().message);
+  if (!reply) co_return std::unexpected("DescribeGroups: " + reply.error().message());
   if (reply->body.groups.empty()) co_return std::unexpected("DescribeGroups: empty response");
   const auto& g = reply->body.groups.front();
   if (g.error_code != 0) {

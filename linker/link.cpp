@@ -150,10 +150,10 @@ asio::awaitable<std::expected<std::vector<int64_t>, std::string>> link::source_e
   co_return co_await list_offsets(source_, topic, latest_timestamp, read_committed);
 }
 
-void link::note_reachability(kafka::cluster& cluster, const kafka::client_error* error) {
+void link::note_reachability(kafka::cluster& cluster, const klink::error* error) {
   const bool reachable = error == nullptr;
   const std::string& role = cluster.role();
-  unreachable_error_[role] = reachable ? "" : error->message;
+  unreachable_error_[role] = reachable ? "" : error->message();
   // Wrong credentials or certificates: retrying cannot help until someone
   // fixes them, so the link says FAILED and why, while retrying with backoff
   // (a rewritten password file or certificate is read on the next attempt).
@@ -183,10 +183,10 @@ void link::note_reachability(kafka::cluster& cluster, const kafka::client_error*
                {{"link", options_.name},
                 {"cluster", role},
                 {"reason", failure},
-                {"error", error->message}});
+                {"error", error->message()}});
   } else {
     log::warn("cluster unreachable; retrying with backoff",
-              {{"link", options_.name}, {"cluster", role}, {"error", error->message}});
+              {{"link", options_.name}, {"cluster", role}, {"error", error->message()}});
   }
 }
 
@@ -409,7 +409,7 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool listed_
 
   const std::vector<std::string> just_mirror{mirror};
   auto refreshed = co_await destination_.refresh_metadata(just_mirror);
-  if (!refreshed) co_return give_up("destination metadata: " + refreshed.error().message);
+  if (!refreshed) co_return give_up("destination metadata: " + refreshed.error().message());
   const auto* mirror_meta = destination_.topic(mirror);
   if (mirror_meta == nullptr ||
       mirror_meta->error == static_cast<int16_t>(error_code::unknown_topic_or_partition)) {
@@ -432,7 +432,7 @@ asio::awaitable<bool> link::set_up_mirror(const std::string& topic, bool listed_
     request.timeout_ms = 30000;
     auto reply = co_await destination_.send_to_controller<api>(request);
     if (!reply)
-      co_return give_up("CreateTopics on the destination failed: " + reply.error().message);
+      co_return give_up("CreateTopics on the destination failed: " + reply.error().message());
     for (const auto& result : reply->body.topics) {
       if (result.error_code != 0 &&
           result.error_code != static_cast<int16_t>(error_code::topic_already_exists)) {

@@ -222,7 +222,7 @@ class link {
       std::expected<std::map<std::string, std::map<std::string, std::string>>, std::string>>
   describe_topic_configs(kafka::cluster& cluster, const std::vector<std::string>& topics);
   void set_excluded(const std::string& topic, bool excluded);
-  void note_reachability(kafka::cluster& cluster, const kafka::client_error* error);
+  void note_reachability(kafka::cluster& cluster, const klink::error* error);
   asio::awaitable<bool> load_checkpoints();
   void record(const mirror::acknowledgement& ack);
   asio::awaitable<std::expected<void, std::string>> write_checkpoints();

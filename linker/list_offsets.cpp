@@ -52,7 +52,7 @@ asio::awaitable<std::map<std::string, topic_offsets>> list_offsets(
     auto reply = co_await cluster.send_to<api>(leader, request);
     if (!reply) {
       for (const auto& t : request.topics)
-        out[t.name] = std::unexpected("ListOffsets: " + reply.error().message);
+        out[t.name] = std::unexpected("ListOffsets: " + reply.error().message());
       continue;
     }
     for (const auto& t : reply->body.topics) {

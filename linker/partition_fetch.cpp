@@ -28,7 +28,7 @@ asio::awaitable<std::expected<partition_fetch_response, std::string>> fetch_part
   request.topics.push_back(std::move(t));
   auto reply = co_await cluster.send_to<api>(*leader, request);
   if (!reply)
-    co_return std::unexpected("fetch from the " + cluster.role() + ": " + reply.error().message);
+    co_return std::unexpected("fetch from the " + cluster.role() + ": " + reply.error().message());
   if (reply->body.responses.empty() || reply->body.responses[0].partitions.empty())
     co_return std::unexpected("empty Fetch response from the " + cluster.role());
   co_return std::move(*reply);

@@ -278,7 +278,7 @@ asio::awaitable<std::map<std::string, switch_outcome>> link::promote(
         cuts[topic] = *it->second;
         continue;
       }
-      const std::string why = !refreshed         ? refreshed.error().message
+      const std::string why = !refreshed         ? refreshed.error().message()
                               : it == ends.end() ? "no answer"
                                                  : it->second.error();
       out[topic] = {switch_status::source_unavailable,
@@ -516,7 +516,7 @@ asio::awaitable<std::expected<std::vector<translated_offset>, std::string>> link
   kafka::cluster& cluster = group_source_ ? *group_source_ : source_;
   const std::vector<std::string> no_topics;
   if (auto refreshed = co_await cluster.refresh_metadata(no_topics); !refreshed)
-    co_return std::unexpected("source cluster unreachable: " + refreshed.error().message);
+    co_return std::unexpected("source cluster unreachable: " + refreshed.error().message());
   auto committed = co_await offsets::fetch_committed_offsets(cluster, group);
   if (!committed) co_return std::unexpected("source: " + committed.error());
   std::vector<translated_offset> out;

@@ -296,7 +296,7 @@ asio::awaitable<std::expected<void, std::string>> link::ensure_mirror_partitions
   bool asked = false;
   for (int attempt = 0; attempt < 100 && !stopping_; ++attempt) {
     auto refreshed = co_await destination_.refresh_metadata(just_mirror);
-    if (!refreshed) co_return std::unexpected("destination metadata: " + refreshed.error().message);
+    if (!refreshed) co_return std::unexpected("destination metadata: " + refreshed.error().message());
     const auto* meta = destination_.topic(mirror);
     const auto have = meta == nullptr ? 0 : static_cast<int32_t>(meta->partitions.size());
     if (have > partitions) {
@@ -320,7 +320,7 @@ asio::awaitable<std::expected<void, std::string>> link::ensure_mirror_partitions
       auto reply = co_await destination_.send_to_controller<api>(request);
       if (!reply)
         co_return std::unexpected("CreatePartitions on the destination failed: " +
-                                  reply.error().message);
+                                  reply.error().message());
       for (const auto& r : reply->body.results) {
         // INVALID_PARTITIONS: it already has them (an earlier attempt won).
         if (r.error_code != 0 &&
@@ -359,7 +359,7 @@ link::describe_topic_configs(kafka::cluster& cluster, const std::vector<std::str
     auto reply = co_await cluster.send_any<api>(request);
     if (!reply) {
       co_return std::unexpected("DescribeConfigs on the " + cluster.role() +
-                                " failed: " + reply.error().message);
+                                " failed: " + reply.error().message());
     }
     for (const auto& result : reply->body.results) {
       if (result.error_code != 0) {
@@ -430,7 +430,7 @@ asio::awaitable<void> link::sync_topic_configs() {
   }
   if (request.resources.empty()) co_return;
   auto reply = co_await destination_.send_any<api>(request);
-  if (!reply) co_return note_error("*", "IncrementalAlterConfigs failed: " + reply.error().message);
+  if (!reply) co_return note_error("*", "IncrementalAlterConfigs failed: " + reply.error().message());
   for (const auto& r : reply->body.responses) {
     const std::string& topic = source_of[r.resource_name];
     if (r.error_code != 0) {

@@ -282,7 +282,7 @@ asio::awaitable<void> mirror_engine::refresh_metadata(kafka::cluster& cluster) {
   if (!result) {
     log::debug("metadata refresh failed", {{"link", options_.link_name},
                                            {"cluster", cluster.role()},
-                                           {"error", result.error().message}});
+                                           {"error", result.error().message()}});
   }
   // At most a few refreshes a second, whatever the error rate.
   not_before =

@@ -148,8 +148,8 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t broker,
   if (!conn) {
     count_error(source_role, api::name, network_exception);
     log::debug("cannot reach source broker",
-               {{"link", options_.link_name}, {"broker", broker}, {"error", conn.error().message}});
-    broker_failed("cannot reach the replica: " + conn.error().message);
+               {{"link", options_.link_name}, {"broker", broker}, {"error", conn.error().message()}});
+    broker_failed("cannot reach the replica: " + conn.error().message());
     finish(true);
     co_return;
   }
@@ -206,8 +206,8 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t broker,
     count_error(source_role, api::name, network_exception);
     log::debug(
         "fetch failed",
-        {{"link", options_.link_name}, {"broker", broker}, {"error", reply.error().message}});
-    broker_failed("fetch from the replica failed: " + reply.error().message);
+        {{"link", options_.link_name}, {"broker", broker}, {"error", reply.error().message()}});
+    broker_failed("fetch from the replica failed: " + reply.error().message());
     finish(true);
     co_return;
   }

@@ -60,7 +60,7 @@ asio::awaitable<bool> mirror_engine::ensure_producer_id() {
     }
     const std::string why =
         reply ? std::string(kafka::error_name(kafka::to_error_code(reply->body.error_code)))
-              : reply.error().message;
+              : reply.error().message();
     if (failures++ == 0) {
       log::warn("cannot get a producer id from the destination; retrying",
                 {{"link", options_.link_name}, {"error", why}});
@@ -169,7 +169,7 @@ asio::awaitable<void> mirror_engine::produce_to(
     request_metadata_refresh(destination_);
     fail_all(
         static_cast<int16_t>(error_code::network_exception),
-        conn ? "destination broker speaks no Produce version klink knows" : conn.error().message);
+        conn ? "destination broker speaks no Produce version klink knows" : conn.error().message());
     co_return;
   }
   const bool by_id = *version >= 13;
@@ -217,7 +217,7 @@ asio::awaitable<void> mirror_engine::produce_to(
     for (auto& e : entries)
       destination_.invalidate_leader(e.partition->mirror_topic, e.partition->partition);
     request_metadata_refresh(destination_);
-    fail_all(static_cast<int16_t>(error_code::network_exception), reply.error().message);
+    fail_all(static_cast<int16_t>(error_code::network_exception), reply.error().message());
     wake_sender();
     co_return;
   }

@@ -49,7 +49,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::ensure_topic
   const std::vector<std::string> topics{topic_};
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto refreshed = co_await destination_.refresh_metadata(topics);
-    if (!refreshed) co_return std::unexpected(refreshed.error().message);
+    if (!refreshed) co_return std::unexpected(refreshed.error().message());
     const auto* meta = destination_.topic(topic_);
     if (meta && meta->error == 0 && !meta->partitions.empty() && meta->partitions[0].leader >= 0) {
       co_return std::expected<void, std::string>{};
@@ -74,7 +74,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::ensure_topic
       request.topics.push_back(std::move(t));
       request.timeout_ms = 30000;
       auto reply = co_await destination_.send_any<api>(request);
-      if (!reply) co_return std::unexpected("CreateTopics failed: " + reply.error().message);
+      if (!reply) co_return std::unexpected("CreateTopics failed: " + reply.error().message());
       for (const auto& r : reply->body.topics) {
         if (r.error_code != 0 &&
             r.error_code != static_cast<int16_t>(kafka::error_code::topic_already_exists)) {
@@ -96,7 +96,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::load() {
 asio::awaitable<std::expected<void, std::string>> checkpoint_store::load_if_present() {
   const std::vector<std::string> topics{topic_};
   auto refreshed = co_await destination_.refresh_metadata(topics);
-  if (!refreshed) co_return std::unexpected(refreshed.error().message);
+  if (!refreshed) co_return std::unexpected(refreshed.error().message());
   const auto* meta = destination_.topic(topic_);
   if (meta == nullptr ||
       meta->error == static_cast<int16_t>(kafka::error_code::unknown_topic_or_partition)) {
@@ -135,7 +135,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::read_all() {
     t.partitions.push_back(p);
     request.topics.push_back(std::move(t));
     auto reply = co_await destination_.send_to<api>(meta->partitions[0].leader, request);
-    if (!reply) co_return std::unexpected("reading checkpoints: " + reply.error().message);
+    if (!reply) co_return std::unexpected("reading checkpoints: " + reply.error().message());
     if (reply->body.responses.empty() || reply->body.responses[0].partitions.empty()) {
       co_return std::unexpected("reading checkpoints: empty Fetch response");
     }
@@ -223,7 +223,7 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::write(
   auto reply = co_await destination_.send_to<api>(meta->partitions[0].leader, request, owner);
   if (!reply) {
     destination_.invalidate_leader(topic_, 0);
-    co_return std::unexpected("writing checkpoints: " + reply.error().message);
+    co_return std::unexpected("writing checkpoints: " + reply.error().message());
   }
   for (const auto& tr : reply->body.responses) {
     for (const auto& pr : tr.partition_responses) {

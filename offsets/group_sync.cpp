@@ -55,13 +55,13 @@ using reply_of = std::expected<kafka::response<typename Api::response>, std::str
 template <class Api, class Build>
 asio::awaitable<reply_of<Api>> send_versioned(kafka::cluster& cluster, std::optional<int32_t> node,
                                               int16_t min, int16_t cap, Build build) {
-  std::expected<std::shared_ptr<kafka::connection>, kafka::client_error> conn;
+  result<std::shared_ptr<kafka::connection>> conn;
   if (node) {
     conn = co_await cluster.connection_to(*node);
   } else {
     conn = co_await cluster.any_connection();
   }
-  if (!conn) co_return std::unexpected(conn.error().message);
+  if (!conn) co_return std::unexpected(conn.error().message());
   const auto version = (*conn)->version_for(Api::key, std::max(min, Api::request::min_version),
                                             std::min(cap, Api::request::max_version));
   if (!version) {
@@ -70,7 +70,7 @@ asio::awaitable<reply_of<Api>> send_versioned(kafka::cluster& cluster, std::opti
   }
   const typename Api::request request = build(*version);
   auto reply = co_await (*conn)->template send<Api>(request, {}, version);
-  if (!reply) co_return std::unexpected(std::string(Api::name) + ": " + reply.error().message);
+  if (!reply) co_return std::unexpected(std::string(Api::name) + ": " + reply.error().message());
   co_return std::move(*reply);
 }
 
@@ -253,10 +253,10 @@ asio::awaitable<sync_result> group_offset_sync::sync_once() {
   const std::vector<std::string> no_topics;
   if (auto refreshed = co_await destination_.refresh_metadata(no_topics); !refreshed) {
     log::debug("destination metadata refresh failed before a group sync pass",
-               {{"link", options_.link_name}, {"error", refreshed.error().message}});
+               {{"link", options_.link_name}, {"error", refreshed.error().message()}});
   }
   if (auto refreshed = co_await source_.refresh_metadata(no_topics); !refreshed) {
-    listing_error = "source metadata: " + refreshed.error().message;
+    listing_error = "source metadata: " + refreshed.error().message();
   }
   std::vector<int32_t> brokers;
   for (const auto& [id, address] : source_.metadata().brokers)
@@ -303,7 +303,7 @@ asio::awaitable<sync_result> group_offset_sync::sync_known() {
   sync_result result;
   const std::vector<std::string> no_topics;
   if (auto refreshed = co_await destination_.refresh_metadata(no_topics); !refreshed) {
-    result.errors.push_back("destination metadata: " + refreshed.error().message);
+    result.errors.push_back("destination metadata: " + refreshed.error().message());
     co_return result;
   }
   // A copy: a pass running meanwhile may replace the cache.

@@ -270,7 +270,7 @@ class kafka_connection_security : public testing::Test {
     return std::move(*result);
   }
 
-  std::expected<void, client_error> open_with(const connection_options& o) {
+  klink::result<void> open_with(const connection_options& o) {
     auto conn = connection::create(io_.get_executor(), 0, {"127.0.0.1", broker_.port()}, o);
     auto result = run(conn->ensure_open());
     conn->close("test done");
@@ -285,7 +285,7 @@ class kafka_connection_security : public testing::Test {
 
 TEST_F(kafka_connection_security, plain_authenticates_after_api_versions) {
   auto opened = open_with(options(sasl_mechanism::plain));
-  ASSERT_TRUE(opened) << opened.error().message;
+  ASSERT_TRUE(opened) << opened.error().message();
   EXPECT_EQ(broker_.authentications, 1);
   EXPECT_EQ(broker_.api_keys_seen, (std::vector<int16_t>{18, 17, 36}));
 }
@@ -295,9 +295,9 @@ TEST_F(kafka_connection_security, plain_wrong_password_is_an_authentication_erro
   auto opened = open_with(options(sasl_mechanism::plain));
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, client_errc::authentication);
-  EXPECT_NE(opened.error().message.find("Invalid username or password"), std::string::npos)
-      << opened.error().message;
-  EXPECT_EQ(opened.error().message.find("wrong-password-123"), std::string::npos);
+  EXPECT_NE(opened.error().message().find("Invalid username or password"), std::string::npos)
+      << opened.error().message();
+  EXPECT_EQ(opened.error().message().find("wrong-password-123"), std::string::npos);
   // Rewriting the file fixes it without anything else changing.
   write_password("correct horse\n");
   EXPECT_TRUE(open_with(options(sasl_mechanism::plain)));
@@ -306,7 +306,7 @@ TEST_F(kafka_connection_security, plain_wrong_password_is_an_authentication_erro
 TEST_F(kafka_connection_security, scram_sha_512_and_256_authenticate) {
   for (auto mechanism : {sasl_mechanism::scram_sha_512, sasl_mechanism::scram_sha_256}) {
     auto opened = open_with(options(mechanism));
-    ASSERT_TRUE(opened) << opened.error().message;
+    ASSERT_TRUE(opened) << opened.error().message();
   }
   EXPECT_EQ(broker_.authentications, 2);
 }
@@ -316,9 +316,9 @@ TEST_F(kafka_connection_security, scram_wrong_password_is_an_authentication_erro
   auto opened = open_with(options(sasl_mechanism::scram_sha_512));
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, client_errc::authentication);
-  EXPECT_NE(opened.error().message.find("invalid credentials"), std::string::npos)
-      << opened.error().message;
-  EXPECT_EQ(opened.error().message.find("not-the-password"), std::string::npos);
+  EXPECT_NE(opened.error().message().find("invalid credentials"), std::string::npos)
+      << opened.error().message();
+  EXPECT_EQ(opened.error().message().find("not-the-password"), std::string::npos);
 }
 
 TEST_F(kafka_connection_security, mechanism_not_enabled_lists_the_enabled_ones) {
@@ -326,8 +326,8 @@ TEST_F(kafka_connection_security, mechanism_not_enabled_lists_the_enabled_ones) 
   auto opened = open_with(options(sasl_mechanism::scram_sha_256));
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, client_errc::authentication);
-  EXPECT_NE(opened.error().message.find("enabled: PLAIN, GSSAPI"), std::string::npos)
-      << opened.error().message;
+  EXPECT_NE(opened.error().message().find("enabled: PLAIN, GSSAPI"), std::string::npos)
+      << opened.error().message();
 }
 
 TEST_F(kafka_connection_security, missing_password_file_is_an_authentication_error) {
@@ -336,7 +336,7 @@ TEST_F(kafka_connection_security, missing_password_file_is_an_authentication_err
   auto opened = open_with(o);
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, client_errc::authentication);
-  EXPECT_NE(opened.error().message.find("nope"), std::string::npos);
+  EXPECT_NE(opened.error().message().find("nope"), std::string::npos);
 }
 
 TEST_F(kafka_connection_security, unreadable_ca_file_is_a_tls_error) {
@@ -346,8 +346,8 @@ TEST_F(kafka_connection_security, unreadable_ca_file_is_a_tls_error) {
   auto opened = open_with(o);
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, client_errc::tls);
-  EXPECT_NE(opened.error().message.find("cannot load CA file"), std::string::npos)
-      << opened.error().message;
+  EXPECT_NE(opened.error().message().find("cannot load CA file"), std::string::npos)
+      << opened.error().message();
   EXPECT_EQ(broker_.connections, 0) << "no TCP connection before the TLS setup is valid";
 
   std::ofstream(dir_ / "garbage.pem") << "not a certificate\n";
@@ -363,8 +363,8 @@ TEST_F(kafka_connection_security, tls_to_a_plaintext_listener_is_a_tls_error) {
   auto opened = open_with(o);
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, client_errc::tls);
-  EXPECT_NE(opened.error().message.find("TLS handshake"), std::string::npos)
-      << opened.error().message;
+  EXPECT_NE(opened.error().message().find("TLS handshake"), std::string::npos)
+      << opened.error().message();
 }
 
 // KIP-368: with a session lifetime the cluster stops handing out the
@@ -375,7 +375,7 @@ TEST_F(kafka_connection_security, session_lifetime_replaces_the_connection) {
   cluster c(io_.get_executor(), "source", {{"127.0.0.1", broker_.port()}},
             options(sasl_mechanism::scram_sha_512));
   auto first = run(c.any_connection());
-  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_TRUE(first) << first.error().message();
   auto first_conn = *first;
   ASSERT_TRUE(first_conn->session_expiry());
   EXPECT_FALSE(first_conn->reauthentication_due());
@@ -392,7 +392,7 @@ TEST_F(kafka_connection_security, session_lifetime_replaces_the_connection) {
   run(wait());
   EXPECT_TRUE(first_conn->reauthentication_due());
   auto replaced = run(c.any_connection());
-  ASSERT_TRUE(replaced) << replaced.error().message;
+  ASSERT_TRUE(replaced) << replaced.error().message();
   EXPECT_NE(*replaced, first_conn);
   EXPECT_TRUE((*replaced)->is_open());
   EXPECT_TRUE(first_conn->is_closed()) << "idle, so retired at once";
@@ -401,7 +401,7 @@ TEST_F(kafka_connection_security, session_lifetime_replaces_the_connection) {
 
   // The fresh connection serves requests (metadata through the cluster).
   auto refreshed = run(c.refresh_metadata({}, true));
-  EXPECT_TRUE(refreshed) << refreshed.error().message;
+  EXPECT_TRUE(refreshed) << refreshed.error().message();
   c.close();
 }
 

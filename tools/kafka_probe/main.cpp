@@ -77,9 +77,10 @@ asio::awaitable<int> probe(probe_options options) {
       }
     }
     if (!refreshed) {
-      std::cout << "error round=" << round << " code=" << to_string(refreshed.error().code)
-                << " message=" << refreshed.error().message << std::endl;
-      status = exit_status(refreshed.error().code);
+      std::cout << "error round=" << round << " code=" << refreshed.error().code_name()
+                << " message=" << refreshed.error().message() << std::endl;
+      // The cluster fails only with client codes (kafka/client_error.h).
+      status = exit_status(static_cast<kafka::client_errc>(refreshed.error().code.value()));
     }
     if (std::chrono::steady_clock::now() >= until) break;
     asio::steady_timer wait(executor, std::chrono::milliseconds(options.interval_ms));
