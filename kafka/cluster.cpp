@@ -61,8 +61,7 @@ void cluster::invalidate_leader(const std::string& topic_name, int32_t partition
   }
 }
 
-asio::awaitable<result<std::shared_ptr<connection>>> cluster::connection_to(
-    int32_t node_id) {
+asio::awaitable<result<std::shared_ptr<connection>>> cluster::connection_to(int32_t node_id) {
   if (closed_) co_return std::unexpected(klink::error(client_errc::closed, {}, "cluster closed"));
   retire_expiring();
   auto existing = connections_.find(node_id);
@@ -94,8 +93,7 @@ asio::awaitable<result<std::shared_ptr<connection>>> cluster::connection_to(
   co_return conn;
 }
 
-asio::awaitable<result<std::shared_ptr<connection>>>
-cluster::any_connection() {
+asio::awaitable<result<std::shared_ptr<connection>>> cluster::any_connection() {
   if (closed_) co_return std::unexpected(klink::error(client_errc::closed, {}, "cluster closed"));
   retire_expiring();
   for (auto& [node_id, conn] : connections_) {
@@ -122,8 +120,8 @@ cluster::any_connection() {
   co_return std::unexpected(last);
 }
 
-asio::awaitable<result<void>> cluster::refresh_metadata(
-    const std::vector<std::string>& topics, bool all) {
+asio::awaitable<result<void>> cluster::refresh_metadata(const std::vector<std::string>& topics,
+                                                        bool all) {
   using api = msg::metadata_api;
   using request_topic = decltype(msg::metadata_request::topics)::value_type::value_type;
   msg::metadata_request request;

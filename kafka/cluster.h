@@ -50,12 +50,11 @@ class cluster {
           connection_options options);
 
   // Refreshes metadata for `topics`, or for every topic when empty and `all` is set.
-  asio::awaitable<result<void>> refresh_metadata(
-      const std::vector<std::string>& topics, bool all = false);
+  asio::awaitable<result<void>> refresh_metadata(const std::vector<std::string>& topics,
+                                                 bool all = false);
 
   // An open connection to the broker with this node id.
-  asio::awaitable<result<std::shared_ptr<connection>>> connection_to(
-      int32_t node_id);
+  asio::awaitable<result<std::shared_ptr<connection>>> connection_to(int32_t node_id);
   // Any reachable broker: known brokers first, then the bootstrap list.
   asio::awaitable<result<std::shared_ptr<connection>>> any_connection();
 

@@ -193,9 +193,10 @@ asio::awaitable<result<void>> connection::open() {
   if (ec) {
     timing->done = true;
     deadline.cancel();
-    co_return std::unexpected(klink::error(
-        client_errc::network, {}, "cannot connect to " + address_.to_string() + ": " +
-                                  (timing->timed_out ? std::string("timed out") : ec.message())));
+    co_return std::unexpected(
+        klink::error(client_errc::network, {},
+                     "cannot connect to " + address_.to_string() + ": " +
+                         (timing->timed_out ? std::string("timed out") : ec.message())));
   }
   tcp_socket().set_option(asio::ip::tcp::no_delay(true), ec);
   if (tls_stream_) {
@@ -205,9 +206,9 @@ asio::awaitable<result<void>> connection::open() {
     if (!handshake) {
       if (timing->timed_out) {
         co_return std::unexpected(klink::error(
-            client_errc::tls, {}, "TLS handshake with " + address_.to_string() + " timed out after " +
-                                  std::to_string(options_.connect_timeout.count()) +
-                                  " ms (is it a TLS listener?)"));
+            client_errc::tls, {},
+            "TLS handshake with " + address_.to_string() + " timed out after " +
+                std::to_string(options_.connect_timeout.count()) + " ms (is it a TLS listener?)"));
       }
       co_return handshake;
     }
@@ -262,12 +263,12 @@ asio::awaitable<result<void>> connection::tls_handshake() {
         client_errc::tls, {},
         prefix + "the broker closed the connection (" + ec.message() + "; is it a TLS listener?)"));
   }
-  co_return std::unexpected(klink::error(is_tls_error(ec) ? client_errc::tls : client_errc::network, {},
-                                         prefix + ec.message()));
+  co_return std::unexpected(klink::error(is_tls_error(ec) ? client_errc::tls : client_errc::network,
+                                         {}, prefix + ec.message()));
 }
 
-asio::awaitable<result<msg::sasl_authenticate_response>>
-connection::sasl_round(byte_vector auth_bytes, int16_t version) {
+asio::awaitable<result<msg::sasl_authenticate_response>> connection::sasl_round(
+    byte_vector auth_bytes, int16_t version) {
   msg::sasl_authenticate_request request;
   request.auth_bytes = std::move(auth_bytes);
   auto reply = co_await exchange<msg::sasl_authenticate_api>(request, version, {});
@@ -283,10 +284,10 @@ asio::awaitable<result<void>> connection::authenticate() {
   const auto& options = options_.security.sasl;
   const std::string mechanism(to_string(options.mechanism));
   auto refused = [&](const std::string& why) {
-    return std::unexpected(
-        klink::error(client_errc::authentication, {}, "SASL " + mechanism + " authentication of '" +
-                                                      options.username + "' with " +
-                                                      address_.to_string() + " failed: " + why));
+    return std::unexpected(klink::error(client_errc::authentication, {},
+                                        "SASL " + mechanism + " authentication of '" +
+                                            options.username + "' with " + address_.to_string() +
+                                            " failed: " + why));
   };
   // SaslHandshake v1 (Kafka 1.0+) is what puts the SASL bytes inside
   // SaslAuthenticate requests; klink does not speak the older raw-token form.
@@ -317,8 +318,7 @@ asio::awaitable<result<void>> connection::authenticate() {
   auto password = sasl::read_password(options);
   if (!password) co_return refused(password.error());
 
-  auto answered =
-      [&](const msg::sasl_authenticate_response& reply) -> result<void> {
+  auto answered = [&](const msg::sasl_authenticate_response& reply) -> result<void> {
     if (reply.error_code == 0) return {};
     // Kafka's message never contains the password (it says e.g. "Invalid
     // username or password"); it is what an operator needs to see.
@@ -415,9 +415,10 @@ asio::awaitable<result<void>> connection::negotiate_versions() {
           "cannot decode ApiVersions from " + address_.to_string() + ": " + parsed.error().what));
     }
     if (parsed->error_code != 0) {
-      co_return std::unexpected(klink::error(
-          client_errc::network, {}, "ApiVersions refused by " + address_.to_string() + ": " +
-                                    std::string(error_name(to_error_code(parsed->error_code)))));
+      co_return std::unexpected(
+          klink::error(client_errc::network, {},
+                       "ApiVersions refused by " + address_.to_string() + ": " +
+                           std::string(error_name(to_error_code(parsed->error_code)))));
     }
     versions_.clear();
     for (const auto& key : parsed->api_keys) {
@@ -465,9 +466,9 @@ asio::awaitable<result<connection::raw_response>> connection::send_frame(
     // connection can no longer be trusted to line up, so it is dropped.
     close("request timed out after " + std::to_string(options_.request_timeout.count()) + " ms");
     co_return std::unexpected(klink::error(
-        client_errc::timeout, {}, "no response from " + address_.to_string() + " to API " +
-                                  std::to_string(api_key) + " within " +
-                                  std::to_string(options_.request_timeout.count()) + " ms"));
+        client_errc::timeout, {},
+        "no response from " + address_.to_string() + " to API " + std::to_string(api_key) +
+            " within " + std::to_string(options_.request_timeout.count()) + " ms"));
   }
   co_return std::move(*request->outcome);
 }

@@ -14,9 +14,9 @@
 #include <boost/asio/ssl.hpp>
 
 #include "kafka/asio.h"
-#include "kafka/protocol/bytes.h"
 #include "kafka/error.h"
 #include "kafka/messages/sasl_authenticate.h"
+#include "kafka/protocol/bytes.h"
 #include "kafka/protocol/frame.h"
 #include "kafka/protocol/wire.h"
 #include "kafka/security.h"
@@ -122,17 +122,17 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<result<void>> negotiate_versions();
   asio::awaitable<result<void>> tls_handshake();
   asio::awaitable<result<void>> authenticate();
-  asio::awaitable<result<msg::sasl_authenticate_response>> sasl_round(
-      byte_vector auth_bytes, int16_t version);
+  asio::awaitable<result<msg::sasl_authenticate_response>> sasl_round(byte_vector auth_bytes,
+                                                                      int16_t version);
   // One request/response on a connection that may still be opening (no ensure_open).
   template <class Api>
   asio::awaitable<result<response<typename Api::response>>> exchange(
       const typename Api::request& request, int16_t version, std::shared_ptr<const void> keepalive);
   asio::ip::tcp::socket& tcp_socket() { return tls_stream_ ? tls_stream_->next_layer() : socket_; }
   void fail(client_errc code, const std::string& reason);
-  asio::awaitable<result<raw_response>> send_frame(
-      int16_t api_key, int16_t api_version, int32_t correlation_id, wire_writer frame,
-      std::shared_ptr<const void> keepalive);
+  asio::awaitable<result<raw_response>> send_frame(int16_t api_key, int16_t api_version,
+                                                   int32_t correlation_id, wire_writer frame,
+                                                   std::shared_ptr<const void> keepalive);
   void start_writer();
   asio::awaitable<void> write_loop();
   asio::awaitable<void> read_loop();
@@ -207,10 +207,10 @@ asio::awaitable<result<response<typename Api::response>>> connection::exchange(
   auto decoded = decode_response_body<typename Api::response>(body, version);
   if (!decoded) {
     co_return std::unexpected(klink::error(
-        client_errc::decode, {}, "cannot decode response of API " + std::to_string(Api::key) + " v" +
-                                 std::to_string(version) + " from " + address_.to_string() + ": " +
-                                 decoded.error().what + " at byte " +
-                                 std::to_string(decoded.error().offset)));
+        client_errc::decode, {},
+        "cannot decode response of API " + std::to_string(Api::key) + " v" +
+            std::to_string(version) + " from " + address_.to_string() + ": " +
+            decoded.error().what + " at byte " + std::to_string(decoded.error().offset)));
   }
   co_return result_type(response<typename Api::response>{raw->frame, std::move(*decoded)});
 }

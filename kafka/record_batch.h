@@ -10,8 +10,8 @@
 #include <span>
 
 #include "kafka/batch_error.h"
-#include "kafka/protocol/bytes.h"
 #include "kafka/compression.h"
+#include "kafka/protocol/bytes.h"
 
 namespace klink::kafka {
 

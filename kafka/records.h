@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "kafka/batch_error.h"
-#include "kafka/protocol/bytes.h"
 #include "kafka/compression.h"
+#include "kafka/protocol/bytes.h"
 #include "kafka/record_batch.h"
 
 namespace klink::kafka {

@@ -397,9 +397,10 @@ asio::awaitable<void> group_membership::leave() {
     code = reply->body.error_code;
     if (code == 0 && !reply->body.members.empty()) code = reply->body.members.front().error_code;
   }
-  log::info("scale-out group: left", {{"group", options_.group_id},
-                                      {"member", member_id_},
-                                      {"result", reply ? code_text(code) : reply.error().message()}});
+  log::info("scale-out group: left",
+            {{"group", options_.group_id},
+             {"member", member_id_},
+             {"result", reply ? code_text(code) : reply.error().message()}});
   member_id_.clear();
   generation_ = -1;
   leader_id_.clear();

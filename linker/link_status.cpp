@@ -1,60 +1,136 @@
-// The link's read-only status and operator pause/resume, for the admin endpoint.
+// The link's status as the admin endpoint and the metrics read it: copies of
+// the engine's partition state, with the mirror state derived from the
+// lifecycle, the source problems and the partitions.
 #include <algorithm>
+#include <cctype>
+#include <map>
 
-#include "kafka/sleep.h"
 #include "linker/link.h"
+#include "linker/link_parts.h"
 #include "log/log.h"
 
 namespace klink::linker {
 
 namespace {
-// How often a paused topic's source end offsets are read: its lag must keep
-// counting what producers write while nothing is fetched.
-constexpr std::chrono::seconds paused_poll_interval{1};
+using mirror::partition_mirror;
+using mirror::partition_state;
+using partitions_of_topic = std::vector<const partition_mirror*>;
+
+// A link's mirror partitions grouped by source topic, in topic order; a
+// mirror stopped for good by an earlier run is listed without partitions.
+std::map<std::string, partitions_of_topic> partitions_by_topic(const link_context& ctx) {
+  std::map<std::string, partitions_of_topic> out;
+  for (const auto& topic : ctx.follower->mirror_topics())
+    out[topic];
+  for (const auto& p : ctx.engine.partitions()) {
+    if (!ctx.follower->excluded(p->source_topic)) out[p->source_topic].push_back(p.get());
+  }
+  for (auto& [_, ps] : out)
+    std::ranges::sort(ps, {}, &partition_mirror::partition);
+  return out;
+}
+
+std::string_view mirror_state(const link_context& ctx, const std::string& topic,
+                              const partitions_of_topic& partitions) {
+  const auto phase = ctx.lifecycle->phase(topic);
+  if (is_stopped(phase) || phase == mirror_phase::promoting) return to_string(phase);
+  if (const auto* problem = ctx.follower->source_problem_of(topic)) return problem->state;
+  auto any = [&](partition_state s) {
+    return std::ranges::any_of(partitions, [s](const auto* p) { return p->state == s; });
+  };
+  if (any(partition_state::diverged)) return "DIVERGED";
+  if (any(partition_state::failed)) return "FAILED";
+  if (!partitions.empty() &&
+      std::ranges::all_of(partitions, [](const auto* p) { return p->paused; }))
+    return "PAUSED";
+  if (!ctx.health->reachable("source")) return "SOURCE_UNAVAILABLE";
+  return "ACTIVE";
+}
+
+std::string partition_state_name(const link_context& ctx, const partition_mirror& p) {
+  const auto phase = ctx.lifecycle->phase(p.source_topic);
+  if (is_stopped(phase) || phase == mirror_phase::promoting) return std::string(to_string(phase));
+  if (const auto* problem = ctx.follower->source_problem_of(p.source_topic)) return problem->state;
+  if (p.state == partition_state::active) return p.paused ? "PAUSED" : "ACTIVE";
+  std::string s(mirror::to_string(p.state));
+  for (auto& c : s)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+mirror_status status_of(const link_context& ctx, lag_clock& clock, const std::string& topic,
+                        const partitions_of_topic& partitions,
+                        std::chrono::system_clock::time_point now) {
+  mirror_status out;
+  out.source_topic = topic;
+  out.mirror_topic = ctx.mirror_name(topic);
+  out.state = mirror_state(ctx, topic, partitions);
+  // A mirror stopped for good has no lag: nothing is copied any more (what a
+  // failover left behind is in its result).
+  const bool stopped = is_stopped(ctx.lifecycle->phase(topic));
+  for (const auto* p : partitions) {
+    out.mirror_topic = p->mirror_topic;
+    partition_status s;
+    s.partition = p->partition;
+    s.state = partition_state_name(ctx, *p);
+    s.source_end_offset = source_end_offset(*p);
+    s.mirrored_source_offset = p->mirrored_source_offset();
+    s.destination_end_offset = p->next_destination_offset;
+    s.lag_records = stopped ? 0 : p->lag_records();
+    s.lag_seconds = stopped ? 0.0 : clock.lag_seconds(ctx.name(), *p, now);
+    s.preferred_read_replica = p->preferred_read_replica;
+    if (!p->error.empty()) s.last_error = error(std::error_code{}, {}, p->error);
+    s.records_produced = p->counters.records_produced;
+    s.bytes_produced = p->counters.bytes_produced;
+    s.batches_rebuilt = p->counters.batches_rebuilt;
+    out.lag_records += s.lag_records;
+    out.partitions.push_back(std::move(s));
+  }
+  if (const auto* problem = ctx.follower->source_problem_of(topic)) out.reason = problem->reason;
+  if (const auto* record = ctx.lifecycle->record_of(topic)) {
+    if (!record->reason.empty()) out.reason = record->reason;
+    out.result = record->result;
+  }
+  return out;
+}
+
 }  // namespace
 
-bool link::reachable(const std::string& role) const {
-  auto it = reachable_.find(role);
-  return it != reachable_.end() && it->second;
+std::vector<mirror_status> link::mirrors() {
+  const auto now = std::chrono::system_clock::now();
+  std::vector<mirror_status> out;
+  for (const auto& [topic, partitions] : partitions_by_topic(*ctx_))
+    out.push_back(status_of(*ctx_, parts_->clock, topic, partitions, now));
+  return out;
 }
 
-std::string link::unreachable_reason(const std::string& role) const {
-  if (!reachable_.contains(role)) return role + " cluster not reached yet";
-  if (reachable(role)) return "";
-  auto it = unreachable_error_.find(role);
-  std::string reason = role + " cluster unreachable";
-  if (auto f = security_failure_.find(role); f != security_failure_.end() && !f->second.empty())
-    reason = role + " cluster refuses klink (" + f->second + ")";
-  if (it != unreachable_error_.end() && !it->second.empty()) reason += ": " + it->second;
-  return reason;
+std::optional<mirror_status> link::mirror(const std::string& topic) {
+  const auto all = partitions_by_topic(*ctx_);
+  auto it = all.find(topic);
+  if (it == all.end()) return std::nullopt;
+  return status_of(*ctx_, parts_->clock, topic, it->second, std::chrono::system_clock::now());
 }
 
-std::string link::failure_reason() const {
-  for (const char* role : {"source", "destination"}) {
-    auto it = security_failure_.find(role);
-    if (it != security_failure_.end() && !it->second.empty()) return it->second;
-  }
-  return "";
-}
-
-uint64_t link::authentication_failures(const std::string& role) const {
-  auto it = authentication_failures_.find(role);
-  return it == authentication_failures_.end() ? 0 : it->second;
+std::vector<std::string> link::mirror_topics() const {
+  return ctx_->follower->mirror_topics();
 }
 
 std::string_view link::state() const {
-  if (!failure_reason().empty()) return "FAILED";
-  if (!reachable("source") || !reachable("destination")) return "UNAVAILABLE";
+  const auto& ctx = *ctx_;
+  if (!ctx.health->failure_reason().empty()) return "FAILED";
+  if (!ctx.health->reachable("source") || !ctx.health->reachable("destination"))
+    return "UNAVAILABLE";
   // Mirrors stopped for good (promoted, failed over) say nothing about the link.
-  std::vector<const mirror::partition_mirror*> running;
-  for (const auto& p : engine_.partitions()) {
-    if (p->state != mirror::partition_state::stopped && !is_stopped(phase(p->source_topic)) &&
-        !excluded_.contains(p->source_topic))
+  partitions_of_topic running;
+  for (const auto& p : ctx.engine.partitions()) {
+    if (p->state != partition_state::stopped &&
+        !is_stopped(ctx.lifecycle->phase(p->source_topic)) &&
+        !ctx.follower->excluded(p->source_topic))
       running.push_back(p.get());
   }
   if (running.empty()) return "ACTIVE";
   const bool all_failed = std::ranges::all_of(
-      running, [](const auto* p) { return p->state != mirror::partition_state::active; });
+      running, [](const auto* p) { return p->state != partition_state::active; });
   if (all_failed) return "FAILED";
   const bool all_paused = std::ranges::all_of(running, [](const auto* p) { return p->paused; });
   if (all_paused) return "PAUSED";
@@ -62,62 +138,47 @@ std::string_view link::state() const {
 }
 
 int64_t link::lag_records() const {
+  const auto& ctx = *ctx_;
   int64_t lag = 0;
-  for (const auto& p : engine_.partitions()) {
-    if (is_stopped(phase(p->source_topic)) || excluded_.contains(p->source_topic) ||
-        source_problems_.contains(p->source_topic))
+  for (const auto& p : ctx.engine.partitions()) {
+    if (is_stopped(ctx.lifecycle->phase(p->source_topic)) ||
+        ctx.follower->excluded(p->source_topic) || ctx.follower->source_problem_of(p->source_topic))
       continue;
     lag += p->lag_records();
   }
   return lag;
 }
 
+const link_health& link::health() const {
+  return *ctx_->health;
+}
+
+const std::string& link::cluster_id(std::string_view role) const {
+  return (role == "source" ? ctx_->source : ctx_->destination).metadata().cluster_id;
+}
+
+const mirror::engine_stats& link::stats() const {
+  return ctx_->engine.stats();
+}
+
 uint64_t link::consumer_offsets_committed() const {
-  return group_sync_ ? group_sync_->partitions_committed_total() : 0;
+  return ctx_->group_sync ? ctx_->group_sync->partitions_committed_total() : 0;
 }
 
-bool link::pause(const std::string& topic) {
-  // Scale-out: the record reaches the instances that run its partitions.
-  if (!engine_.set_paused(topic, true) && !prepared_.contains(topic)) return false;
-  if (phase(topic) == mirror_phase::active) set_phase(topic, mirror_phase::paused);
-  log::info("mirror paused", {{"link", options_.name}, {"topic", topic}});
-  if (!paused_loop_running_) {
-    paused_loop_running_ = true;
-    asio::co_spawn(executor_, paused_end_offsets_loop(), asio::detached);
-  }
-  return true;
-}
-
-bool link::resume(const std::string& topic) {
-  if (!engine_.set_paused(topic, false) && !prepared_.contains(topic)) return false;
-  if (phase(topic) == mirror_phase::paused) set_phase(topic, mirror_phase::active);
-  log::info("mirror resumed", {{"link", options_.name}, {"topic", topic}});
-  return true;
-}
-
-asio::awaitable<void> link::paused_end_offsets_loop() {
-  while (!stopping_) {
-    std::set<std::string> paused;
-    for (const auto& p : engine_.partitions()) {
-      if (p->paused && !excluded_.contains(p->source_topic)) paused.insert(p->source_topic);
-    }
-    if (paused.empty()) break;
-    for (const auto& topic : paused) {
-      auto ends = co_await source_end_offsets(topic);
-      if (!ends) continue;  // the next round retries; the lag keeps its last value
-      // The engine's fetch responses write these fields while the topic is
-      // fetched; while it is paused nothing else does, and everything runs on
-      // this one executor.
-      for (const auto& p : engine_.partitions()) {
-        if (p->source_topic != topic || !p->paused || p->partition < 0 ||
-            static_cast<std::size_t>(p->partition) >= ends->size())
-          continue;
-        p->source_last_stable_offset = (*ends)[static_cast<std::size_t>(p->partition)];
-      }
-    }
-    co_await sleep_for(paused_poll_interval);
-  }
-  paused_loop_running_ = false;
+void log_summary(const std::string& link_name, const partition_mirror& p) {
+  const auto& c = p.counters;
+  log::info("mirror partition summary", {{"link", link_name},
+                                         {"topic", p.source_topic},
+                                         {"partition", p.partition},
+                                         {"state", mirror::to_string(p.state)},
+                                         {"mirrored_source_offset", p.mirrored_source_offset()},
+                                         {"batches_produced", c.batches_produced},
+                                         {"batches_rebuilt", c.batches_rebuilt},
+                                         {"records_produced", c.records_produced},
+                                         {"bytes_produced", c.bytes_produced},
+                                         {"control_batches_dropped", c.control_batches_dropped},
+                                         {"aborted_batches_dropped", c.aborted_batches_dropped},
+                                         {"produce_retries", c.produce_retries}});
 }
 
 }  // namespace klink::linker

@@ -66,10 +66,10 @@ asio::awaitable<result<response<typename Api::response>>> send(cluster& c, targe
   const auto version = (*conn)->version_for(Api::key, std::max(min, Api::request::min_version),
                                             std::min(max, Api::request::max_version));
   if (!version) {
-    co_return reply(std::unexpected(
-        error(client_errc::unsupported_version, Api::name,
-              "the broker supports no version of it that klink can fill in")
-            .on(c.role())));
+    co_return reply(
+        std::unexpected(error(client_errc::unsupported_version, Api::name,
+                              "the broker supports no version of it that klink can fill in")
+                            .on(c.role())));
   }
   const typename Api::request request = build(*version);
   auto answer = co_await (*conn)->template send<Api>(request, {}, version);
@@ -83,8 +83,8 @@ asio::awaitable<result<response<typename Api::response>>> send(cluster& c, targe
 
 // The same for a request whose shape does not depend on the version.
 template <class Api>
-asio::awaitable<result<response<typename Api::response>>> send(cluster& c, target to,
-                                                               const typename Api::request& request) {
+asio::awaitable<result<response<typename Api::response>>> send(
+    cluster& c, target to, const typename Api::request& request) {
   co_return co_await send<Api>(c, to, Api::request::min_version, Api::request::max_version,
                                [&](int16_t) { return request; });
 }

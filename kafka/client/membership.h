@@ -67,8 +67,7 @@ asio::awaitable<result<void>> heartbeat(cluster& c, int32_t coordinator,
 
 // LeaveGroup of this member (v3+ names it in `members`, with the reason).
 asio::awaitable<result<void>> leave_group(cluster& c, int32_t coordinator,
-                                          const std::string& group_id,
-                                          const std::string& member_id,
+                                          const std::string& group_id, const std::string& member_id,
                                           const std::string& reason);
 
 }  // namespace klink::kafka::client

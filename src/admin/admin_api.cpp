@@ -27,23 +27,40 @@ json nullable(int64_t offset) {
   return offset < 0 ? json(nullptr) : json(offset);
 }
 
-std::string partition_state_name(const linker::link& link, const mirror::partition_mirror& p) {
-  const auto phase = link.phase(p.source_topic);
-  if (linker::is_stopped(phase) || phase == linker::mirror_phase::promoting)
-    return std::string(linker::to_string(phase));
-  if (const auto* problem = link.source_problem_of(p.source_topic)) return problem->state;
-  if (p.state == mirror::partition_state::active) return p.paused ? "PAUSED" : "ACTIVE";
-  std::string s(mirror::to_string(p.state));
-  for (auto& c : s)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
+// A mirror as GET /v1/links/{link}/mirrors/{topic} shows it.
+json mirror_json(const linker::mirror_status& m) {
+  json ps = json::array();
+  for (const auto& p : m.partitions) {
+    ps.push_back({{"partition", p.partition},
+                  {"state", p.state},
+                  {"source_end_offset", nullable(p.source_end_offset)},
+                  {"mirrored_source_offset", p.mirrored_source_offset},
+                  {"destination_end_offset", nullable(p.destination_end_offset)},
+                  {"lag_records", p.lag_records},
+                  {"lag_seconds", p.lag_seconds},
+                  {"preferred_read_replica", nullable(p.preferred_read_replica)},
+                  {"last_error", p.last_error ? json(p.last_error->message()) : json(nullptr)}});
+  }
+  json out{{"source_topic", m.source_topic},
+           {"mirror_topic", m.mirror_topic},
+           {"state", m.state},
+           {"lag_records", m.lag_records},
+           {"partitions", ps}};
+  if (!m.reason.empty()) out["reason"] = m.reason;
+  if (m.result) out["result"] = linker::to_json(*m.result);
+  return out;
+}
+
+json unknown_topic(const linker::link& link, const std::string& topic) {
+  return {{"error_code", "UNKNOWN_TOPIC"},
+          {"message", "link " + link.name() + " mirrors no topic \"" + topic + "\""}};
 }
 
 // What keeps the link from both clusters, for operators reading /v1/links.
 json link_error(const linker::link& l) {
   std::string out;
   for (const char* role : {"source", "destination"}) {
-    const auto reason = l.unreachable_reason(role);
+    const auto reason = l.health().unreachable_reason(role);
     if (reason.empty()) continue;
     if (!out.empty()) out += "; ";
     out += reason;
@@ -54,7 +71,8 @@ json link_error(const linker::link& l) {
 // This instance's place in the link's scale-out group; before the membership
 // runs (or before the first join) no member id, generation -1, no lease.
 json this_member_json(const linker::link& l) {
-  const auto* m = l.membership();
+  const auto* scale_out = l.scale_out();
+  const auto* m = scale_out != nullptr ? &scale_out->membership() : nullptr;
   if (m == nullptr) {
     return {{"member_id", nullptr},
             {"generation", -1},
@@ -118,7 +136,7 @@ std::pair<unsigned, std::string_view> status_of(const linker::switch_outcome& ou
 }  // namespace
 
 admin_api::admin_api(const std::vector<std::unique_ptr<linker::link>>& links, token_set tokens)
-    : links_(links), tokens_(std::move(tokens)), metrics_(clock_) {}
+    : links_(links), tokens_(std::move(tokens)) {}
 
 asio::awaitable<http_reply> admin_api::handle(const http_request& request) {
   try {
@@ -203,7 +221,7 @@ http_reply admin_api::readyz() const {
   std::string reasons;
   for (const auto& l : links_) {
     for (const char* role : {"source", "destination"}) {
-      const auto reason = l->unreachable_reason(role);
+      const auto reason = l->health().unreachable_reason(role);
       if (reason.empty()) continue;
       if (!reasons.empty()) reasons += "; ";
       reasons += "link " + l->name() + ": " + reason;
@@ -216,94 +234,49 @@ http_reply admin_api::readyz() const {
 http_reply admin_api::list_links() const {
   json out = json::array();
   for (const auto& l : links_) {
-    auto cluster_id = [&](const kafka::cluster& c, const char* role) {
-      return l->reachable(role) && !c.metadata().cluster_id.empty() ? json(c.metadata().cluster_id)
-                                                                    : json(nullptr);
+    auto cluster_id = [&](const char* role) {
+      return l->health().reachable(role) && !l->cluster_id(role).empty() ? json(l->cluster_id(role))
+                                                                         : json(nullptr);
     };
     out.push_back(
         {{"name", l->name()},
          {"state", l->state()},
-         {"source_cluster_id", cluster_id(l->source(), "source")},
-         {"destination_cluster_id", cluster_id(l->destination(), "destination")},
-         {"source_reachable", l->reachable("source")},
-         {"destination_reachable", l->reachable("destination")},
+         {"source_cluster_id", cluster_id("source")},
+         {"destination_cluster_id", cluster_id("destination")},
+         {"source_reachable", l->health().reachable("source")},
+         {"destination_reachable", l->health().reachable("destination")},
          {"mirror_count", l->mirror_topics().size()},
-         {"reason", l->failure_reason().empty() ? json(nullptr) : json(l->failure_reason())},
+         {"reason", l->health().failure_reason().empty() ? json(nullptr)
+                                                         : json(l->health().failure_reason())},
          {"error", link_error(*l)},
          {"lag_records", l->lag_records()}});
-    if (runs_scale_out(*l)) {
+    if (l->scale_out() != nullptr) {
       json scale_out = this_member_json(*l);
-      scale_out["group_id"] = l->scale_out_group();
+      scale_out["group_id"] = l->scale_out()->group_id();
       out.back()["scale_out"] = std::move(scale_out);
     }
   }
   return json_reply(200, {{"links", out}});
 }
 
-json admin_api::mirror_json(const linker::link& link, const std::string& topic,
-                            const std::vector<const mirror::partition_mirror*>& partitions) {
-  const auto now = std::chrono::system_clock::now();
-  const auto phase = link.phase(topic);
-  // A mirror stopped for good has no lag: nothing is copied any more (what a
-  // failover left behind is in its result).
-  const bool stopped = linker::is_stopped(phase);
-  json ps = json::array();
-  int64_t lag = 0;
-  std::string mirror_topic = link.mirror_name(topic);
-  for (const auto* p : partitions) {
-    mirror_topic = p->mirror_topic;
-    const int64_t partition_lag = stopped ? 0 : p->lag_records();
-    lag += partition_lag;
-    ps.push_back({{"partition", p->partition},
-                  {"state", partition_state_name(link, *p)},
-                  {"source_end_offset", nullable(source_end_offset(*p))},
-                  {"mirrored_source_offset", p->mirrored_source_offset()},
-                  {"destination_end_offset", nullable(p->next_destination_offset)},
-                  {"lag_records", partition_lag},
-                  {"lag_seconds", stopped ? 0.0 : clock_.lag_seconds(link.name(), *p, now)},
-                  {"preferred_read_replica", nullable(p->preferred_read_replica)},
-                  {"last_error", p->error.empty() ? json(nullptr) : json(p->error)}});
-  }
-  json out{{"source_topic", topic},
-           {"mirror_topic", mirror_topic},
-           {"state", mirror_state(link, topic, partitions)},
-           {"lag_records", lag},
-           {"partitions", ps}};
-  if (const auto* problem = link.source_problem_of(topic)) out["reason"] = problem->reason;
-  if (const auto* record = link.record_of(topic)) {
-    if (!record->reason.empty()) out["reason"] = record->reason;
-    if (record->result) out["result"] = linker::to_json(*record->result);
-  }
-  return out;
-}
-
-http_reply admin_api::list_mirrors(const linker::link& link) {
+http_reply admin_api::list_mirrors(linker::link& link) {
   json out = json::array();
-  for (const auto& [topic, partitions] : partitions_by_topic(link))
-    out.push_back(mirror_json(link, topic, partitions));
+  for (const auto& m : link.mirrors())
+    out.push_back(mirror_json(m));
   return json_reply(200, {{"link", link.name()}, {"mirrors", out}});
 }
 
-http_reply admin_api::one_mirror(const linker::link& link, const std::string& topic) {
-  const auto all = partitions_by_topic(link);
-  auto it = all.find(topic);
-  if (it == all.end()) {
-    return error_reply(404, "UNKNOWN_TOPIC",
-                       "link " + link.name() + " mirrors no topic \"" + topic + "\"");
-  }
-  return json_reply(200, mirror_json(link, topic, it->second));
+http_reply admin_api::one_mirror(linker::link& link, const std::string& topic) {
+  const auto m = link.mirror(topic);
+  if (!m) return json_reply(404, unknown_topic(link, topic));
+  return json_reply(200, mirror_json(*m));
 }
 
 std::pair<unsigned, json> admin_api::apply(linker::link& link, const std::string& topic,
                                            const std::string& action) {
-  const auto all = partitions_by_topic(link);
-  auto it = all.find(topic);
-  if (it == all.end()) {
-    return {404,
-            {{"error_code", "UNKNOWN_TOPIC"},
-             {"message", "link " + link.name() + " mirrors no topic \"" + topic + "\""}}};
-  }
-  const auto state = mirror_state(link, topic, it->second);
+  const auto before = link.mirror(topic);
+  if (!before) return {404, unknown_topic(link, topic)};
+  const auto state = before->state;
   if (state != "ACTIVE" && state != "PAUSED" && state != "SOURCE_UNAVAILABLE") {
     return {409,
             {{"error_code", "CONFLICT"},
@@ -311,11 +284,11 @@ std::pair<unsigned, json> admin_api::apply(linker::link& link, const std::string
                              "; pause and resume apply to running mirrors only"}}};
   }
   if (action == "pause") {
-    link.pause(topic);
+    link.lifecycle().pause(topic);
   } else {
-    link.resume(topic);
+    link.lifecycle().resume(topic);
   }
-  return {200, mirror_json(link, topic, it->second)};
+  return {200, mirror_json(*link.mirror(topic))};
 }
 
 asio::awaitable<std::map<std::string, std::pair<unsigned, json>>> admin_api::switch_topics(
@@ -324,20 +297,24 @@ asio::awaitable<std::map<std::string, std::pair<unsigned, json>>> admin_api::swi
   const std::chrono::milliseconds timeout(timeout_ms);
   std::map<std::string, linker::switch_outcome> outcomes;
   if (action == "promote") {
-    outcomes = co_await link.promote(topics, timeout);
+    outcomes = co_await link.lifecycle().promote(topics, timeout);
   } else {
-    outcomes = co_await link.failover(topics, timeout);
+    outcomes = co_await link.lifecycle().failover(topics, timeout);
   }
   std::map<std::string, std::pair<unsigned, json>> out;
-  const auto all = partitions_by_topic(link);
   for (const auto& [topic, outcome] : outcomes) {
     const auto [status, code] = status_of(outcome);
     if (status == 200) {
-      auto it = all.find(topic);
-      out[topic] = {
-          200, mirror_json(
-                   link, topic,
-                   it == all.end() ? std::vector<const mirror::partition_mirror*>{} : it->second)};
+      auto m = link.mirror(topic);
+      if (!m) {
+        // Switched, and no longer listed (the filters do not select it).
+        m.emplace();
+        m->source_topic = topic;
+        m->mirror_topic = link.mirror_name(topic);
+        m->state = linker::to_string(link.lifecycle().phase(topic));
+        if (const auto* record = link.lifecycle().record_of(topic)) m->result = record->result;
+      }
+      out[topic] = {200, mirror_json(*m)};
     } else {
       json error{{"error_code", code}, {"message", outcome.message}};
       // What keeps the mirror from switching, for a caller deciding to wait or force.
@@ -409,18 +386,19 @@ asio::awaitable<http_reply> admin_api::mirrors_action(linker::link& link, const 
 }
 
 asio::awaitable<http_reply> admin_api::members(linker::link& link) {
-  if (!runs_scale_out(link)) {
+  auto* scale_out = link.scale_out();
+  if (scale_out == nullptr) {
     co_return error_reply(404, "SCALE_OUT_DISABLED",
                           "link " + link.name() +
                               " does not run scale-out; set [links.scale_out] enabled = true on "
                               "every instance");
   }
   std::string group_state;
-  auto shares = co_await link.describe_members(&group_state);
+  auto shares = co_await scale_out->describe_members(&group_state);
   if (!shares) {
     co_return error_reply(503, "GROUP_UNAVAILABLE",
-                          "cannot describe scale-out group " + link.scale_out_group() +
-                              " of link " + link.name() + ": " + shares.error());
+                          "cannot describe scale-out group " + scale_out->group_id() + " of link " +
+                              link.name() + ": " + shares.error().message());
   }
   std::ranges::sort(*shares, [](const linker::member_share& a, const linker::member_share& b) {
     return std::tie(a.instance, a.member_id) < std::tie(b.instance, b.member_id);
@@ -429,7 +407,7 @@ asio::awaitable<http_reply> admin_api::members(linker::link& link) {
   for (const auto& share : *shares)
     members.push_back(member_json(share));
   co_return json_reply(200, {{"link", link.name()},
-                             {"group_id", link.scale_out_group()},
+                             {"group_id", scale_out->group_id()},
                              {"group_state", group_state},
                              {"this_member", this_member_json(link)},
                              {"members", members}});
@@ -438,8 +416,9 @@ asio::awaitable<http_reply> admin_api::members(linker::link& link) {
 asio::awaitable<http_reply> admin_api::group_offsets(linker::link& link, const std::string& group) {
   auto offsets = co_await link.group_offsets(group);
   if (!offsets) {
-    co_return error_reply(503, "SOURCE_UNAVAILABLE",
-                          "cannot read group " + group + "'s offsets: " + offsets.error());
+    co_return error_reply(
+        503, "SOURCE_UNAVAILABLE",
+        "cannot read group " + group + "'s offsets: " + offsets.error().message());
   }
   if (offsets->empty()) {
     co_return error_reply(404, "UNKNOWN_GROUP",

@@ -11,7 +11,6 @@
 
 #include "admin/http_api.h"
 #include "admin/metrics.h"
-#include "admin/status.h"
 #include "kafka/asio.h"
 #include "linker/link.h"
 
@@ -30,8 +29,8 @@ class admin_api {
   asio::awaitable<http_reply> dispatch(const route& r, const http_request& request);
   http_reply readyz() const;
   http_reply list_links() const;
-  http_reply list_mirrors(const linker::link& link);
-  http_reply one_mirror(const linker::link& link, const std::string& topic);
+  http_reply list_mirrors(linker::link& link);
+  http_reply one_mirror(linker::link& link, const std::string& topic);
   asio::awaitable<http_reply> mirror_action(linker::link& link, const std::string& topic,
                                             const std::string& action, std::string_view body);
   asio::awaitable<http_reply> mirrors_action(linker::link& link, const std::string& action,
@@ -46,13 +45,10 @@ class admin_api {
   // The status a pause/resume of one topic answers, with its JSON.
   std::pair<unsigned, nlohmann::json> apply(linker::link& link, const std::string& topic,
                                             const std::string& action);
-  nlohmann::json mirror_json(const linker::link& link, const std::string& topic,
-                             const std::vector<const mirror::partition_mirror*>& partitions);
   linker::link* find_link(const std::string& name) const;
 
   const std::vector<std::unique_ptr<linker::link>>& links_;
   token_set tokens_;
-  lag_clock clock_;
   metrics metrics_;
 };
 

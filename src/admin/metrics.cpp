@@ -52,9 +52,8 @@ const prometheus::Histogram::BucketBoundaries& latency_bounds() {
 
 }  // namespace
 
-metrics::metrics(lag_clock& clock)
-    : clock_(clock),
-      registry_(std::make_shared<prometheus::Registry>()),
+metrics::metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
       partition_lag_records_(family<prometheus::Gauge>(
           *registry_, "klink_mirror_partition_lag_records",
           "Records in the source partition (up to its last stable offset) not yet on the "
@@ -107,7 +106,7 @@ metrics::link_series& metrics::link_of(const std::string& name) {
   auto [it, inserted] = links_.try_emplace(name);
   if (inserted) {
     auto& s = it->second;
-    for (auto state : link_states)
+    for (auto state : linker::link_states)
       s.states[state] = &link_state_.Add({{"link", name}, {"state", std::string(state)}});
     s.fetch_latency.histogram =
         &fetch_latency_.Add({{"link", name}, {"cluster", "source"}}, latency_bounds());
@@ -126,7 +125,7 @@ void metrics::update_link(link_series& s, const linker::link& l) {
   const auto current_state = l.state();
   for (auto& [state, gauge] : s.states)
     gauge->Set(state == current_state ? 1 : 0);
-  const auto& stats = l.engine().stats();
+  const auto& stats = l.stats();
   advance(*s.fetch_latency.histogram, stats.fetch_latency, s.fetch_latency.seen);
   advance(*s.produce_latency.histogram, stats.produce_latency, s.produce_latency.seen);
   for (const auto& [key, count] : stats.kafka_errors) {
@@ -140,15 +139,16 @@ void metrics::update_link(link_series& s, const linker::link& l) {
     advance(*it->second.counter, count, it->second.seen);
   }
   advance(*s.offsets_committed.counter, l.consumer_offsets_committed(), s.offsets_committed.seen);
-  advance(*s.source_authentication_failures.counter, l.authentication_failures("source"),
+  advance(*s.source_authentication_failures.counter, l.health().authentication_failures("source"),
           s.source_authentication_failures.seen);
-  advance(*s.destination_authentication_failures.counter, l.authentication_failures("destination"),
+  advance(*s.destination_authentication_failures.counter,
+          l.health().authentication_failures("destination"),
           s.destination_authentication_failures.seen);
   update_scale_out(s, l);
 }
 
 void metrics::update_scale_out(link_series& s, const linker::link& l) {
-  if (!runs_scale_out(l)) {
+  if (l.scale_out() == nullptr) {
     remove_scale_out(s);
     return;
   }
@@ -156,9 +156,9 @@ void metrics::update_scale_out(link_series& s, const linker::link& l) {
     s.scale_out_owned_partitions = &scale_out_owned_partitions_.Add({{"link", l.name()}});
     s.scale_out_generation = &scale_out_generation_.Add({{"link", l.name()}});
   }
-  const auto* m = l.membership();
-  s.scale_out_owned_partitions->Set(m != nullptr ? static_cast<double>(m->owned().size()) : 0.0);
-  s.scale_out_generation->Set(m != nullptr ? m->generation() : -1);
+  const auto& m = l.scale_out()->membership();
+  s.scale_out_owned_partitions->Set(static_cast<double>(m.owned().size()));
+  s.scale_out_generation->Set(m.generation());
 }
 
 void metrics::remove_scale_out(link_series& s) {
@@ -169,12 +169,12 @@ void metrics::remove_scale_out(link_series& s) {
   s.scale_out_generation = nullptr;
 }
 
-metrics::partition_series& metrics::partition(const std::string& link,
-                                              const mirror::partition_mirror& p) {
-  auto [it, inserted] = partitions_.try_emplace({link, p.source_topic, p.partition});
+metrics::partition_series& metrics::partition(const std::string& link, const std::string& topic,
+                                              int32_t partition) {
+  auto [it, inserted] = partitions_.try_emplace({link, topic, partition});
   if (inserted) {
     const prometheus::Labels labels{
-        {"link", link}, {"topic", p.source_topic}, {"partition", std::to_string(p.partition)}};
+        {"link", link}, {"topic", topic}, {"partition", std::to_string(partition)}};
     it->second.lag_records = &partition_lag_records_.Add(labels);
     it->second.lag_seconds = &partition_lag_seconds_.Add(labels);
   }
@@ -190,7 +190,7 @@ metrics::topic_series& metrics::topic(const std::string& link, const std::string
     s.records = &records_total_.Add(labels);
     s.bytes = &bytes_total_.Add(labels);
     s.batches_rebuilt = &batches_rebuilt_total_.Add(labels);
-    for (auto state : mirror_states) {
+    for (auto state : linker::mirror_states) {
       s.states[state] =
           &mirror_state_.Add({{"link", link}, {"topic", topic}, {"state", std::string(state)}});
     }
@@ -199,7 +199,6 @@ metrics::topic_series& metrics::topic(const std::string& link, const std::string
 }
 
 void metrics::update(const std::vector<std::unique_ptr<linker::link>>& links) {
-  const auto now = std::chrono::system_clock::now();
   std::set<std::string> listed_links;
   std::set<std::pair<std::string, std::string>> listed_topics;
   std::set<std::tuple<std::string, std::string, int32_t>> listed_partitions;
@@ -208,27 +207,21 @@ void metrics::update(const std::vector<std::unique_ptr<linker::link>>& links) {
     listed_links.insert(name);
     update_link(link_of(name), *l);
 
-    for (const auto& [topic_name, partitions] : partitions_by_topic(*l)) {
-      listed_topics.insert({name, topic_name});
-      auto& t = topic(name, topic_name);
-      int64_t lag = 0;
-      // A mirror stopped for good copies nothing more: no lag to report.
-      const bool stopped = linker::is_stopped(l->phase(topic_name));
-      for (const auto* p : partitions) {
-        listed_partitions.insert({name, p->source_topic, p->partition});
-        auto& s = partition(name, *p);
-        const int64_t partition_lag = stopped ? 0 : p->lag_records();
-        lag += partition_lag;
-        s.lag_records->Set(static_cast<double>(partition_lag));
-        s.lag_seconds->Set(stopped ? 0.0 : clock_.lag_seconds(name, *p, now));
-        advance(*t.records, p->counters.records_produced, s.seen.records_produced);
-        advance(*t.bytes, p->counters.bytes_produced, s.seen.bytes_produced);
-        advance(*t.batches_rebuilt, p->counters.batches_rebuilt, s.seen.batches_rebuilt);
+    for (const auto& mirror : l->mirrors()) {
+      listed_topics.insert({name, mirror.source_topic});
+      auto& t = topic(name, mirror.source_topic);
+      for (const auto& p : mirror.partitions) {
+        listed_partitions.insert({name, mirror.source_topic, p.partition});
+        auto& s = partition(name, mirror.source_topic, p.partition);
+        s.lag_records->Set(static_cast<double>(p.lag_records));
+        s.lag_seconds->Set(p.lag_seconds);
+        advance(*t.records, p.records_produced, s.seen.records_produced);
+        advance(*t.bytes, p.bytes_produced, s.seen.bytes_produced);
+        advance(*t.batches_rebuilt, p.batches_rebuilt, s.seen.batches_rebuilt);
       }
-      t.lag_records->Set(static_cast<double>(lag));
-      const auto state = mirror_state(*l, topic_name, partitions);
+      t.lag_records->Set(static_cast<double>(mirror.lag_records));
       for (auto& [s, gauge] : t.states)
-        gauge->Set(s == state ? 1 : 0);
+        gauge->Set(s == mirror.state ? 1 : 0);
     }
   }
   remove_unlisted(listed_links, listed_topics, listed_partitions);

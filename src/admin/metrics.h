@@ -14,7 +14,6 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "admin/status.h"
 #include "linker/link.h"
 #include "mirror/latency_histogram.h"
 
@@ -23,7 +22,7 @@ namespace klink::admin {
 // Lives on the daemon's one thread, like the links it reads.
 class metrics {
  public:
-  explicit metrics(lag_clock& clock);
+  metrics();
 
   // Sets every gauge from the links' current state and advances the counters
   // by what the engine counted since the last update.
@@ -35,7 +34,7 @@ class metrics {
   struct partition_series {
     prometheus::Gauge* lag_records = nullptr;
     prometheus::Gauge* lag_seconds = nullptr;
-    mirror::partition_counters seen;
+    linker::partition_status seen;  // the counters as last exported
   };
   struct topic_series {
     prometheus::Gauge* lag_records = nullptr;
@@ -71,7 +70,7 @@ class metrics {
   void update_link(link_series& s, const linker::link& l);
   void update_scale_out(link_series& s, const linker::link& l);
   void remove_scale_out(link_series& s);
-  partition_series& partition(const std::string& link, const mirror::partition_mirror& p);
+  partition_series& partition(const std::string& link, const std::string& topic, int32_t partition);
   topic_series& topic(const std::string& link, const std::string& topic);
   // Drops the series of links, mirrors and partitions no longer listed (a
   // reload removed the link or narrowed its filters): a stale lag would
@@ -80,7 +79,6 @@ class metrics {
                        const std::set<std::pair<std::string, std::string>>& topics,
                        const std::set<std::tuple<std::string, std::string, int32_t>>& partitions);
 
-  lag_clock& clock_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Gauge>& partition_lag_records_;
   prometheus::Family<prometheus::Gauge>& partition_lag_seconds_;

@@ -15,7 +15,6 @@ bool has(const std::string& text, const std::string& line) {
 struct admin_metrics_test : testing::Test {
   klink::asio::io_context io;
   std::vector<std::unique_ptr<klink::linker::link>> links;
-  klink::admin::lag_clock clock;
 
   void SetUp() override {
     klink::linker::link_options o;
@@ -26,7 +25,7 @@ struct admin_metrics_test : testing::Test {
 };
 
 TEST_F(admin_metrics_test, per_link_series_exist_before_anything_happened) {
-  klink::admin::metrics m(clock);
+  klink::admin::metrics m;
   m.update(links);
   const auto text = m.serialize();
 
@@ -60,7 +59,7 @@ TEST_F(admin_metrics_test, per_link_series_exist_before_anything_happened) {
 }
 
 TEST_F(admin_metrics_test, a_second_update_adds_nothing_when_nothing_happened) {
-  klink::admin::metrics m(clock);
+  klink::admin::metrics m;
   m.update(links);
   const auto first = m.serialize();
   m.update(links);
@@ -72,7 +71,7 @@ TEST_F(admin_metrics_test, a_removed_link_loses_its_series) {
   o.name = "gone";
   o.topic_filter = [](const std::string&) { return true; };
   links.push_back(std::make_unique<klink::linker::link>(io.get_executor(), std::move(o)));
-  klink::admin::metrics m(clock);
+  klink::admin::metrics m;
   m.update(links);
   EXPECT_NE(m.serialize().find(R"(link="gone")"), std::string::npos);
   // A reload removed it: no stale state or counter stays behind.

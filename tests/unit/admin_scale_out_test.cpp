@@ -110,8 +110,7 @@ TEST_F(admin_scale_out_test, link_status_has_no_scale_out_object_without_scale_o
 }
 
 TEST_F(admin_scale_out_test, no_scale_out_series_without_scale_out) {
-  klink::admin::lag_clock clock;
-  klink::admin::metrics m(clock);
+  klink::admin::metrics m;
   m.update(links);
   const auto text = m.serialize();
   // The link's own series are there; the scale-out families have no series,
@@ -162,8 +161,7 @@ TEST_F(admin_scale_out_enabled_test, members_is_503_while_the_coordinator_cannot
 }
 
 TEST_F(admin_scale_out_enabled_test, scale_out_series_exist_before_the_first_join) {
-  klink::admin::lag_clock clock;
-  klink::admin::metrics m(clock);
+  klink::admin::metrics m;
   m.update(links);
   auto text = m.serialize();
   EXPECT_NE(text.find("# TYPE klink_scale_out_owned_partitions gauge\n"), std::string::npos)

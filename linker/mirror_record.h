@@ -89,6 +89,9 @@ struct mirror_record {
 
 std::string mirror_state_key(std::string_view link, std::string_view topic);
 
+// Now, in ms since the epoch: the clock of completed_at_ms and held_until_ms.
+int64_t wall_clock_ms();
+
 std::string serialize(const mirror_record& record);
 std::expected<mirror_record, std::string> parse_mirror_record(std::string_view text);
 

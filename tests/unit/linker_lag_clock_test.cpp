@@ -1,4 +1,4 @@
-#include "admin/status.h"
+#include "linker/lag_clock.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 
 namespace {
 
-using klink::admin::lag_clock;
+using klink::linker::lag_clock;
 using klink::mirror::partition_mirror;
 using std::chrono::milliseconds;
 using std::chrono::system_clock;
@@ -30,7 +30,7 @@ klink::mirror::outbound_batch batch_at(int64_t base_offset, int64_t base_timesta
   return b;
 }
 
-TEST(admin_lag_clock, zero_when_caught_up_age_of_first_queued_batch_otherwise) {
+TEST(linker_lag_clock, zero_when_caught_up_age_of_first_queued_batch_otherwise) {
   lag_clock clock;
   partition_mirror p;
   p.source_topic = "t";
@@ -51,7 +51,7 @@ TEST(admin_lag_clock, zero_when_caught_up_age_of_first_queued_batch_otherwise) {
   EXPECT_DOUBLE_EQ(clock.lag_seconds("l", p, at_ms(30'000)), 0.0);
 }
 
-TEST(admin_lag_clock, paused_partition_ages_from_the_last_known_timestamp_or_first_sight) {
+TEST(linker_lag_clock, paused_partition_ages_from_the_last_known_timestamp_or_first_sight) {
   lag_clock clock;
   partition_mirror p;
   p.source_topic = "t";
@@ -82,13 +82,13 @@ TEST(admin_lag_clock, paused_partition_ages_from_the_last_known_timestamp_or_fir
   EXPECT_EQ(clock.lag_seconds("l", q, at_ms(7'000)), 0.0);
 }
 
-TEST(admin_status, source_end_offset_prefers_the_last_stable_offset) {
+TEST(linker_lag_clock, source_end_offset_prefers_the_last_stable_offset) {
   partition_mirror p;
-  EXPECT_EQ(klink::admin::source_end_offset(p), -1);
+  EXPECT_EQ(klink::linker::source_end_offset(p), -1);
   p.source_high_watermark = 20;
-  EXPECT_EQ(klink::admin::source_end_offset(p), 20);
+  EXPECT_EQ(klink::linker::source_end_offset(p), 20);
   p.source_last_stable_offset = 15;
-  EXPECT_EQ(klink::admin::source_end_offset(p), 15);
+  EXPECT_EQ(klink::linker::source_end_offset(p), 15);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "linker/mirror_lifecycle.h"
+#include "linker/mirror_record.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "linker/mirror_lifecycle.h"
+#include "linker/mirror_record.h"
 
 #include <chrono>
 #include <ctime>
@@ -67,6 +67,12 @@ int64_t switch_result::abandoned_records() const {
   return std::accumulate(
       partitions.begin(), partitions.end(), int64_t{0},
       [](int64_t sum, const partition_final& p) { return sum + p.abandoned_records; });
+}
+
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string mirror_state_key(std::string_view link, std::string_view topic) {

@@ -1,0 +1,56 @@
+// What every part of a link shares: its options, its two clusters, its mirror
+// engine, whether it is stopping, and its sibling parts. The link owns it and
+// every part; parts are wired to each other through it (ARCHITECTURE.md,
+// "A link and its parts"). Included only by linker's .cpp files: it names the
+// data path's types, which the layers above the linker never see.
+#pragma once
+
+#include <string>
+
+#include "kafka/asio.h"
+#include "kafka/cluster.h"
+#include "linker/link_options.h"
+#include "mirror/mirror_engine.h"
+
+namespace klink::linker {
+
+class offset_book;
+class mirror_lifecycle;
+class topic_follower;
+class scale_out_coordinator;
+class link_health;
+}  // namespace klink::linker
+namespace klink::offsets {
+class group_offset_sync;
+}
+namespace klink::linker {
+
+// Lives on the link's single-threaded executor, like everything it holds.
+struct link_context {
+  link_context(asio::any_io_executor executor, link_options options);
+
+  asio::any_io_executor executor;
+  link_options options;
+  kafka::cluster source;
+  kafka::cluster destination;
+  mirror::mirror_engine engine;
+  bool stopping = false;
+
+  // The parts, set by the link once they exist. `scale_out` is null unless
+  // [links.scale_out] is enabled.
+  offset_book* book = nullptr;
+  mirror_lifecycle* lifecycle = nullptr;
+  topic_follower* follower = nullptr;
+  scale_out_coordinator* scale_out = nullptr;
+  link_health* health = nullptr;
+  // Consumer-group offset sync, null unless enabled.
+  offsets::group_offset_sync* group_sync = nullptr;
+
+  const std::string& name() const { return options.name; }
+  // The mirror topic's name on the destination.
+  std::string mirror_name(const std::string& source_topic) const {
+    return options.topic_prefix + source_topic;
+  }
+};
+
+}  // namespace klink::linker

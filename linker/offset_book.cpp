@@ -1,0 +1,180 @@
+#include "linker/offset_book.h"
+
+#include <algorithm>
+
+#include "kafka/sleep.h"
+#include "linker/link_context.h"
+#include "linker/list_offsets.h"
+#include "linker/resume.h"
+#include "linker/tail_producer.h"
+#include "log/log.h"
+
+namespace klink::linker {
+
+namespace {
+
+// Where each partition of a mirror starts, decided before the first batch.
+struct partition_plan {
+  int32_t partition = 0;
+  offsets::offset_map map;
+  std::optional<mirror::producer_identity> producer;
+};
+
+}  // namespace
+
+offset_book::offset_book(link_context& context)
+    : ctx_(context), checkpoints_(context.destination, context.options.replication_factor) {}
+
+asio::awaitable<result<void>> offset_book::load() {
+  auto loaded = co_await checkpoints_.load();
+  if (!loaded)
+    co_return std::unexpected(error(errc::unreadable_state, "load", loaded.error())
+                                  .at(std::string(checkpoints_.topic())));
+  co_return ok();
+}
+
+bool offset_book::checkpointed(const std::string& topic) const {
+  return checkpoints_.find(offsets::checkpoint_key(ctx_.name(), topic, 0)) != nullptr;
+}
+
+asio::awaitable<result<void>> offset_book::start_partitions(
+    const std::string& topic, const std::vector<int32_t>& partitions,
+    const std::vector<int64_t>& fresh_starts, bool fresh, bool continue_producer) {
+  const int32_t needed = partitions.empty() ? 0 : std::ranges::max(partitions) + 1;
+  const std::string mirror = ctx_.mirror_name(topic);
+  const std::vector<std::string> just_mirror{mirror};
+  std::expected<std::vector<int64_t>, std::string> destination_ends;
+  // A just-created partition's leader may not serve ListOffsets for a moment.
+  for (int attempt = 0; attempt < 50 && !ctx_.stopping; ++attempt) {
+    destination_ends =
+        co_await list_offsets(ctx_.destination, mirror, latest_timestamp, read_uncommitted);
+    if (destination_ends && static_cast<int32_t>(destination_ends->size()) >= needed) break;
+    co_await sleep_for(std::chrono::milliseconds(200));
+    co_await ctx_.destination.refresh_metadata(just_mirror);
+  }
+  if (!destination_ends)
+    co_return std::unexpected(error(errc::not_ready, "ListOffsets", destination_ends.error())
+                                  .on("destination")
+                                  .within("destination offsets"));
+  if (static_cast<int32_t>(destination_ends->size()) < needed)
+    co_return std::unexpected(
+        error(errc::not_ready, {}, "the mirror topic lacks partitions").at(mirror));
+  if (static_cast<int32_t>(fresh_starts.size()) < needed)
+    co_return std::unexpected(
+        error(errc::partition_count_changed, {}, "the source topic lacks partitions").at(topic));
+
+  // Where each partition resumes: from its checkpoint (advanced over whatever
+  // the destination holds beyond it), or from its fresh start.
+  std::vector<partition_plan> plans;
+  std::vector<std::pair<std::string, std::string>> initial;
+  for (const int32_t p : partitions) {
+    const auto i = static_cast<std::size_t>(p);
+    const std::string key = offsets::checkpoint_key(ctx_.name(), topic, p);
+    const std::string* checkpoint = fresh ? nullptr : checkpoints_.find(key);
+    auto map = co_await resume_map(ctx_.source, topic, p, checkpoint, fresh_starts[i],
+                                   (*destination_ends)[i]);
+    if (!map)
+      co_return std::unexpected(error(errc::state_mismatch, "resume", map.error()).at(topic, p));
+    // Scale-out: continue the producer that wrote the partition's last
+    // batch, so that the destination refuses whoever else still writes as it.
+    std::optional<mirror::producer_identity> producer;
+    if (continue_producer) {
+      auto last = co_await last_batch_producer(ctx_.destination, mirror, p, (*destination_ends)[i]);
+      if (!last)
+        co_return std::unexpected(
+            error(errc::not_ready, "Fetch", last.error()).on("destination").at(mirror, p));
+      producer = *last;
+    }
+    initial.emplace_back(key, map->serialize());
+    plans.push_back({p, std::move(*map), producer});
+  }
+  // The starting point is durable before the first batch is sent, so a crash
+  // at any moment after this leaves a checkpoint to resume from.
+  if (auto written = co_await checkpoints_.write(initial); !written)
+    co_return std::unexpected(error(errc::unreadable_state, "Produce", written.error())
+                                  .on("destination")
+                                  .within("cannot write the initial checkpoint"));
+  for (auto& plan : plans) {
+    auto& map = plan.map;
+    if (map.mirrored_source_offset() != fresh_starts[static_cast<std::size_t>(plan.partition)] ||
+        map.destination_end_offset() != 0) {
+      log::info("mirror partition resumes from its checkpoint",
+                {{"link", ctx_.name()},
+                 {"topic", topic},
+                 {"partition", plan.partition},
+                 {"source_offset", map.mirrored_source_offset()},
+                 {"destination_offset", map.destination_end_offset()}});
+    }
+    ctx_.engine.add_partition(
+        mirror::partition_start{.source_topic = topic,
+                                .mirror_topic = mirror,
+                                .partition = plan.partition,
+                                .source_offset = map.mirrored_source_offset(),
+                                .destination_offset = map.destination_end_offset(),
+                                .producer = plan.producer});
+    maps_.insert_or_assign({topic, plan.partition}, std::move(map));
+  }
+  co_return ok();
+}
+
+void offset_book::record(const mirror::acknowledgement& ack) {
+  auto it = maps_.find({ack.partition.source_topic, ack.partition.partition});
+  if (it == maps_.end()) return;
+  std::vector<offsets::source_run> runs;
+  runs.reserve(ack.source_runs.size());
+  for (const auto& r : ack.source_runs)
+    runs.push_back({r.source_offset, r.count});
+  if (!it->second.record_batch(runs, ack.destination_base_offset, ack.source_last_offset + 1)) {
+    log::error("acknowledged batch does not extend the offset map",
+               {{"link", ctx_.name()},
+                {"topic", ack.partition.source_topic},
+                {"partition", ack.partition.partition},
+                {"source_offset", ack.source_base_offset},
+                {"destination_offset", ack.destination_base_offset}});
+  }
+}
+
+asio::awaitable<result<void>> offset_book::write() {
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& p : ctx_.engine.partitions()) {
+    auto it = maps_.find({p->source_topic, p->partition});
+    if (it == maps_.end()) continue;
+    auto& map = it->second;
+    // Control markers and aborted batches after the last acknowledged batch
+    // are done with too.
+    if (p->mirrored_source_offset() > map.mirrored_source_offset()) {
+      map.record_gap(p->mirrored_source_offset());
+    }
+    if (p->source_log_start_offset > 0) map.trim_below(p->source_log_start_offset);
+    std::string value = map.serialize();
+    const std::string key = offsets::checkpoint_key(ctx_.name(), p->source_topic, p->partition);
+    if (last_written_[key] == value) continue;
+    entries.emplace_back(key, value);
+  }
+  auto written = co_await checkpoints_.write(entries);
+  if (!written)
+    co_return std::unexpected(error(errc::not_ready, "Produce", written.error()).on("destination"));
+  for (auto& [key, value] : entries)
+    last_written_[key] = std::move(value);
+  co_return ok();
+}
+
+void offset_book::forget(const std::vector<topic_partition>& partitions) {
+  for (const auto& tp : partitions) {
+    maps_.erase(tp);
+    last_written_.erase(offsets::checkpoint_key(ctx_.name(), tp.first, tp.second));
+  }
+}
+
+std::optional<int64_t> offset_book::translate(const std::string& topic, int32_t partition,
+                                              int64_t source_offset) const {
+  auto it = maps_.find({topic, partition});
+  if (it == maps_.end()) return std::nullopt;
+  return it->second.translate(source_offset);
+}
+
+bool offset_book::has(const std::string& topic, int32_t partition) const {
+  return maps_.contains({topic, partition});
+}
+
+}  // namespace klink::linker

@@ -1,0 +1,71 @@
+// The offset book of a link: every running mirror partition's exact offset
+// map, fed by the engine's acknowledgements, checkpointed to the destination,
+// and the place a partition starts from (its checkpoint, advanced over what
+// the destination holds beyond it: offsets/README.md, "Exact resume").
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kafka/asio.h"
+#include "kafka/error.h"
+#include "mirror/mirror_engine.h"
+#include "offsets/checkpoint_store.h"
+#include "offsets/offset_map.h"
+
+namespace klink::linker {
+
+struct link_context;
+using topic_partition = std::pair<std::string, int32_t>;
+
+// Lives on the link's executor. A private part of the link (it names the
+// data path's and the offset map's types).
+class offset_book {
+ public:
+  explicit offset_book(link_context& context);
+
+  // Reads every checkpoint in __klink_offsets (creating the topic if needed);
+  // again at a scale-out take-over, for the previous owner's last ones.
+  asio::awaitable<result<void>> load();
+  // Whether the mirror of `topic` was checkpointed before (a record of it
+  // exists even if its state record is missing).
+  bool checkpointed(const std::string& topic) const;
+
+  // Starts `partitions` of `topic` in the engine: each from its checkpoint
+  // (advanced over the destination's tail), or from `fresh_starts[p]` when it
+  // has none or `fresh` says its checkpoints belong to another mirror topic.
+  // The starting maps are written before anything is sent. With
+  // `continue_producer` (scale-out) each partition continues the producer of
+  // its last batch on the destination.
+  asio::awaitable<result<void>> start_partitions(const std::string& topic,
+                                                 const std::vector<int32_t>& partitions,
+                                                 const std::vector<int64_t>& fresh_starts,
+                                                 bool fresh, bool continue_producer);
+
+  // Extends the partition's map by one acknowledged batch.
+  void record(const mirror::acknowledgement& ack);
+  // Writes the maps that changed since they were last written.
+  asio::awaitable<result<void>> write();
+  // Forgets handed-over partitions (their maps are the next owner's now).
+  void forget(const std::vector<topic_partition>& partitions);
+
+  // The exact destination offset of the first mirrored record at or after
+  // `source_offset` (offsets/README.md, "Translation rule"); nullopt when the
+  // partition is not mirrored here or the offset lies before what is known.
+  std::optional<int64_t> translate(const std::string& topic, int32_t partition,
+                                   int64_t source_offset) const;
+  bool has(const std::string& topic, int32_t partition) const;
+
+ private:
+  link_context& ctx_;
+  offsets::checkpoint_store checkpoints_;
+  std::map<topic_partition, offsets::offset_map> maps_;
+  std::map<std::string, std::string> last_written_;  // checkpoint key -> value
+};
+
+}  // namespace klink::linker
