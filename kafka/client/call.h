@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
@@ -50,9 +52,12 @@ error answer_error(const cluster& c, int16_t code, const std::optional<std::stri
 
 // Sends the request `build(version)` makes, in the newest version of Api in
 // [min, max] (clamped to what klink generated) that the broker at `to` speaks.
+// `keepalive` owns bytes the request references without copying (a Produce's
+// records) until the request is written, even if the caller is gone by then.
 template <class Api, class Build>
-asio::awaitable<result<response<typename Api::response>>> send(cluster& c, target to, int16_t min,
-                                                               int16_t max, Build build) {
+asio::awaitable<result<response<typename Api::response>>> send(
+    cluster& c, target to, int16_t min, int16_t max, Build build,
+    std::shared_ptr<const void> keepalive = {}) {
   using reply = result<response<typename Api::response>>;
   result<std::shared_ptr<connection>> conn;
   if (to.where == target::kind::node) {
@@ -66,13 +71,13 @@ asio::awaitable<result<response<typename Api::response>>> send(cluster& c, targe
   const auto version = (*conn)->version_for(Api::key, std::max(min, Api::request::min_version),
                                             std::min(max, Api::request::max_version));
   if (!version) {
-    co_return reply(std::unexpected(
-        error(client_errc::unsupported_version, Api::name,
-              "the broker supports no version of it that klink can fill in")
-            .on(c.role())));
+    co_return reply(
+        std::unexpected(error(client_errc::unsupported_version, Api::name,
+                              "the broker supports no version of it that klink can fill in")
+                            .on(c.role())));
   }
   const typename Api::request request = build(*version);
-  auto answer = co_await (*conn)->template send<Api>(request, {}, version);
+  auto answer = co_await (*conn)->template send<Api>(request, std::move(keepalive), version);
   if (!answer) {
     error failed = std::move(answer.error());
     failed.call = Api::name;
@@ -83,8 +88,8 @@ asio::awaitable<result<response<typename Api::response>>> send(cluster& c, targe
 
 // The same for a request whose shape does not depend on the version.
 template <class Api>
-asio::awaitable<result<response<typename Api::response>>> send(cluster& c, target to,
-                                                               const typename Api::request& request) {
+asio::awaitable<result<response<typename Api::response>>> send(
+    cluster& c, target to, const typename Api::request& request) {
   co_return co_await send<Api>(c, to, Api::request::min_version, Api::request::max_version,
                                [&](int16_t) { return request; });
 }

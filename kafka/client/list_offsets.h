@@ -30,7 +30,7 @@ asio::awaitable<std::map<std::string, topic_offsets>> list_offsets(
     cluster& c, const std::vector<std::string>& topics, int64_t timestamp, isolation level);
 
 // The same for one topic.
-asio::awaitable<topic_offsets> list_offsets(cluster& c, const std::string& topic,
-                                            int64_t timestamp, isolation level);
+asio::awaitable<topic_offsets> list_offsets(cluster& c, const std::string& topic, int64_t timestamp,
+                                            isolation level);
 
 }  // namespace klink::kafka::client

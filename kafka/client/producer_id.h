@@ -16,7 +16,6 @@ struct producer_identity {
 };
 
 // A new idempotent (not transactional) producer id from any broker of `c`.
-asio::awaitable<result<producer_identity>> init_producer_id(cluster& c,
-                                                            call_options options = {});
+asio::awaitable<result<producer_identity>> init_producer_id(cluster& c, call_options options = {});
 
 }  // namespace klink::kafka::client

@@ -29,8 +29,8 @@ asio::awaitable<result<bool>> create_topic(cluster& c, const new_topic& topic,
 
 // CreatePartitions: grows `topic` to `count` partitions, placed by the
 // cluster. A topic that already has them (INVALID_PARTITIONS) is a success.
-asio::awaitable<result<void>> create_partitions(cluster& c, const std::string& topic,
-                                                int32_t count, call_options options = {});
+asio::awaitable<result<void>> create_partitions(cluster& c, const std::string& topic, int32_t count,
+                                                call_options options = {});
 
 // A topic's effective configs (defaults included), by name; configs without
 // a value (sensitive ones) are left out.
