@@ -377,7 +377,9 @@ asio::awaitable<void> link::scatter(const std::vector<std::string>& topics) {
 asio::awaitable<std::expected<std::vector<member_share>, std::string>> link::describe_members(
     std::string* group_state) {
   if (!membership_) co_return std::unexpected("link " + options_.name + " does not run scale-out");
-  co_return co_await membership_->describe(group_state);
+  auto shares = co_await membership_->describe(group_state);
+  if (!shares) co_return std::unexpected(shares.error().message());
+  co_return std::move(*shares);
 }
 
 }  // namespace klink::linker
