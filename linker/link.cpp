@@ -525,7 +525,9 @@ asio::awaitable<bool> link::load_checkpoints() {
     auto loaded = co_await store->load();
     if (!loaded) {
       log::warn("cannot read klink's state on the destination; retrying",
-                {{"link", options_.name}, {"topic", store->topic()}, {"error", loaded.error()}});
+                {{"link", options_.name},
+                 {"topic", store->topic()},
+                 {"error", loaded.error().message()}});
       co_return false;
     }
   }
@@ -574,7 +576,8 @@ asio::awaitable<std::expected<void, std::string>> link::write_checkpoints() {
     for (auto& [key, value] : entries)
       last_written_[key] = std::move(value);
   }
-  co_return written;
+  if (!written) co_return std::unexpected(written.error().message());
+  co_return std::expected<void, std::string>{};
 }
 
 asio::awaitable<void> link::checkpoint_loop() {

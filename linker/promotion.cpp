@@ -129,11 +129,11 @@ asio::awaitable<std::expected<void, std::string>> link::persist(
   }
   if (entries.empty()) co_return std::expected<void, std::string>{};
   auto written = co_await states_.write(entries);
-  if (!written) co_return written;
+  if (!written) co_return std::unexpected(written.error().message());
   for (const auto& topic : topics) {
     if (auto it = lifecycle_.find(topic); it != lifecycle_.end()) it->second.persisted = true;
   }
-  co_return written;
+  co_return std::expected<void, std::string>{};
 }
 
 asio::awaitable<void> link::persist_pending() {
@@ -518,7 +518,7 @@ asio::awaitable<std::expected<std::vector<translated_offset>, std::string>> link
   if (auto refreshed = co_await cluster.refresh_metadata(no_topics); !refreshed)
     co_return std::unexpected("source cluster unreachable: " + refreshed.error().message());
   auto committed = co_await offsets::fetch_committed_offsets(cluster, group);
-  if (!committed) co_return std::unexpected("source: " + committed.error());
+  if (!committed) co_return std::unexpected("source: " + committed.error().message());
   std::vector<translated_offset> out;
   for (const auto& c : *committed) {
     auto it = maps_.find({c.topic, c.partition});

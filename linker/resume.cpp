@@ -93,7 +93,7 @@ asio::awaitable<std::expected<offsets::offset_map, std::string>> resume_map(
     co_return offsets::offset_map(fresh_source_start, destination_end);
   }
   auto map = offsets::offset_map::deserialize(*checkpoint);
-  if (!map) co_return std::unexpected("unreadable checkpoint: " + map.error());
+  if (!map) co_return std::unexpected("unreadable checkpoint: " + map.error().message());
   if (destination_end < map->destination_end_offset()) {
     co_return std::unexpected("the mirror partition ends at " + std::to_string(destination_end) +
                               ", before klink's checkpoint at " +

@@ -203,7 +203,7 @@ asio::awaitable<std::expected<void, std::string>> link::start_here(
   if (missing.empty()) co_return std::expected<void, std::string>{};
   // The previous owner's last checkpoints.
   if (auto loaded = co_await checkpoints_.load(); !loaded)
-    co_return std::unexpected("cannot read checkpoints: " + loaded.error());
+    co_return std::unexpected("cannot read checkpoints: " + loaded.error().message());
   auto starts = co_await start_offsets(topic, first_listing_.contains(topic));
   if (!starts) co_return std::unexpected("source offsets: " + starts.error());
   if (auto started = co_await start_partitions(topic, missing, *starts); !started)
@@ -237,7 +237,7 @@ asio::awaitable<void> link::refresh_lifecycle() {
   refreshing_lifecycle_ = false;
   if (!loaded) {
     log::warn("cannot re-read klink's state on the destination",
-              {{"link", options_.name}, {"error", loaded.error()}});
+              {{"link", options_.name}, {"error", loaded.error().message()}});
     co_return;
   }
   const std::string prefix = options_.name + "/";

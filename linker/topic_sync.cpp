@@ -92,7 +92,7 @@ asio::awaitable<std::set<std::string>> link::recorded_source_mirrors() {
   if (!loaded) {
     // Prefixes still keep bidirectional links apart; this is the second line.
     log::debug("cannot read klink's state on the source; mirrors there are known by prefix only",
-               {{"link", options_.name}, {"error", loaded.error()}});
+               {{"link", options_.name}, {"error", loaded.error().message()}});
     co_return out;
   }
   // Only mirrors of this link's destination would loop; mirrors of a third
@@ -264,7 +264,7 @@ asio::awaitable<std::expected<void, std::string>> link::start_partitions(
   // The starting point is durable before the first batch is sent, so a crash
   // at any moment after this leaves a checkpoint to resume from.
   if (auto written = co_await checkpoints_.write(initial); !written)
-    co_return std::unexpected("cannot write the initial checkpoint: " + written.error());
+    co_return std::unexpected("cannot write the initial checkpoint: " + written.error().message());
   for (std::size_t n = 0; n < partitions.size(); ++n) {
     const int32_t p = partitions[n];
     auto& map = resumed[n];
