@@ -28,15 +28,35 @@ auto only_result(const cluster& c, const Results& results, const std::string& to
   return &results.front();
 }
 
-// Runs `per_batch(first, last)` for each slice of at most configs_batch
-// topics and merges what each returns; the first slice that fails fails all.
-template <class Value, class Names, class PerBatch>
-asio::awaitable<result<std::map<std::string, Value>>> in_batches(const Names& names,
-                                                                 PerBatch per_batch) {
-  std::map<std::string, Value> out;
-  for (std::size_t begin = 0; begin < names.size(); begin += configs_batch) {
-    const std::size_t end = std::min(names.size(), begin + configs_batch);
-    auto part = co_await per_batch(begin, end);
+// What DescribeConfigs and IncrementalAlterConfigs share: `count` topics
+// asked `configs_batch` at a time (`build(first, last)` makes a request, sent
+// to any broker with retries), and each topic's result in the answer
+// (`results_of(body)`) read as its error or as `read(result)`. The call fails
+// as a whole only when a request does.
+template <class Api, class Value, class Build, class ResultsOf, class Read>
+asio::awaitable<result<std::map<std::string, result<Value>>>> per_topic_in_batches(
+    cluster& c, const call_options& options, std::size_t count, Build build, ResultsOf results_of,
+    Read read) {
+  using answers = result<std::map<std::string, result<Value>>>;
+  std::map<std::string, result<Value>> out;
+  for (std::size_t begin = 0; begin < count; begin += configs_batch) {
+    const typename Api::request request = build(begin, std::min(count, begin + configs_batch));
+    auto part = co_await with_retries(c, options, [&]() -> asio::awaitable<answers> {
+      auto reply = co_await send<Api>(c, target::any_broker(), request);
+      if (!reply) co_return std::unexpected(std::move(reply.error()));
+      std::map<std::string, result<Value>> answered;
+      for (const auto& r : results_of(reply->body)) {
+        if (r.error_code == 0) {
+          answered.emplace(r.resource_name, read(r));
+          continue;
+        }
+        answered.emplace(
+            r.resource_name,
+            std::unexpected(
+                answer_error<Api>(c, r.error_code, r.error_message).at(r.resource_name)));
+      }
+      co_return answered;
+    });
     if (!part) co_return std::unexpected(std::move(part.error()));
     out.merge(*part);
   }
@@ -100,80 +120,56 @@ asio::awaitable<result<void>> create_partitions(cluster& c, const std::string& t
 asio::awaitable<result<std::map<std::string, result<topic_configs>>>> describe_topic_configs(
     cluster& c, const std::vector<std::string>& topics, call_options options) {
   using api = msg::describe_configs_api;
-  using answers = result<std::map<std::string, result<topic_configs>>>;
-  co_return co_await in_batches<result<topic_configs>>(
-      topics, [&](std::size_t begin, std::size_t end) -> asio::awaitable<answers> {
-        msg::describe_configs_request request;
-        for (std::size_t i = begin; i < end; ++i) {
-          msg::describe_configs_request::describe_configs_resource r;
-          r.resource_type = topic_resource;
-          r.resource_name = topics[i];
-          r.configuration_keys = std::nullopt;  // all: the effective values, defaults included
-          request.resources.push_back(std::move(r));
-        }
-        co_return co_await with_retries(c, options, [&]() -> asio::awaitable<answers> {
-          auto reply = co_await send<api>(c, target::any_broker(), request);
-          if (!reply) co_return std::unexpected(std::move(reply.error()));
-          std::map<std::string, result<topic_configs>> out;
-          for (const auto& r : reply->body.results) {
-            if (r.error_code != 0) {
-              out.emplace(
-                  r.resource_name,
-                  std::unexpected(
-                      answer_error<api>(c, r.error_code, r.error_message).at(r.resource_name)));
-              continue;
-            }
-            topic_configs configs;
-            for (const auto& config : r.configs) {
-              if (config.value) configs[config.name] = *config.value;
-            }
-            out.emplace(r.resource_name, std::move(configs));
-          }
-          co_return out;
-        });
-      });
+  auto build = [&](std::size_t begin, std::size_t end) {
+    msg::describe_configs_request request;
+    for (std::size_t i = begin; i < end; ++i) {
+      msg::describe_configs_request::describe_configs_resource r;
+      r.resource_type = topic_resource;
+      r.resource_name = topics[i];
+      r.configuration_keys = std::nullopt;  // all: the effective values, defaults included
+      request.resources.push_back(std::move(r));
+    }
+    return request;
+  };
+  auto read = [](const msg::describe_configs_response::describe_configs_result& r) {
+    topic_configs configs;
+    for (const auto& config : r.configs) {
+      if (config.value) configs[config.name] = *config.value;
+    }
+    return configs;
+  };
+  co_return co_await per_topic_in_batches<api, topic_configs>(
+      c, options, topics.size(), build,
+      [](const auto& body) -> const auto& { return body.results; }, read);
 }
 
 asio::awaitable<result<std::map<std::string, result<void>>>> set_topic_configs(
     cluster& c, const std::map<std::string, topic_configs>& changes, call_options options) {
   using api = msg::incremental_alter_configs_api;
-  using answers = result<std::map<std::string, result<void>>>;
   std::vector<const std::pair<const std::string, topic_configs>*> entries;
   for (const auto& entry : changes)
     entries.push_back(&entry);
-  co_return co_await in_batches<result<void>>(
-      entries, [&](std::size_t begin, std::size_t end) -> asio::awaitable<answers> {
-        msg::incremental_alter_configs_request request;
-        for (std::size_t i = begin; i < end; ++i) {
-          msg::incremental_alter_configs_request::alter_configs_resource r;
-          r.resource_type = topic_resource;
-          r.resource_name = entries[i]->first;
-          for (const auto& [name, value] : entries[i]->second) {
-            msg::incremental_alter_configs_request::alter_configs_resource::alterable_config set;
-            set.name = name;
-            set.config_operation = set_config;
-            set.value = value;
-            r.configs.push_back(std::move(set));
-          }
-          request.resources.push_back(std::move(r));
-        }
-        co_return co_await with_retries(c, options, [&]() -> asio::awaitable<answers> {
-          auto reply = co_await send<api>(c, target::any_broker(), request);
-          if (!reply) co_return std::unexpected(std::move(reply.error()));
-          std::map<std::string, result<void>> out;
-          for (const auto& r : reply->body.responses) {
-            if (r.error_code == 0) {
-              out.emplace(r.resource_name, ok());
-            } else {
-              out.emplace(
-                  r.resource_name,
-                  std::unexpected(
-                      answer_error<api>(c, r.error_code, r.error_message).at(r.resource_name)));
-            }
-          }
-          co_return out;
-        });
-      });
+  auto build = [&](std::size_t begin, std::size_t end) {
+    msg::incremental_alter_configs_request request;
+    for (std::size_t i = begin; i < end; ++i) {
+      msg::incremental_alter_configs_request::alter_configs_resource r;
+      r.resource_type = topic_resource;
+      r.resource_name = entries[i]->first;
+      for (const auto& [name, value] : entries[i]->second) {
+        msg::incremental_alter_configs_request::alter_configs_resource::alterable_config set;
+        set.name = name;
+        set.config_operation = set_config;
+        set.value = value;
+        r.configs.push_back(std::move(set));
+      }
+      request.resources.push_back(std::move(r));
+    }
+    return request;
+  };
+  co_return co_await per_topic_in_batches<api, void>(
+      c, options, entries.size(), build,
+      [](const auto& body) -> const auto& { return body.responses; },
+      [](const auto&) { return ok(); });
 }
 
 }  // namespace klink::kafka::client
