@@ -2,13 +2,9 @@
 
 #include <algorithm>
 
+#include "kafka/client/groups.h"
+#include "kafka/client/membership.h"
 #include "kafka/error_code.h"
-#include "kafka/messages/describe_groups.h"
-#include "kafka/messages/find_coordinator.h"
-#include "kafka/messages/heartbeat.h"
-#include "kafka/messages/join_group.h"
-#include "kafka/messages/leave_group.h"
-#include "kafka/messages/sync_group.h"
 #include "kafka/sleep.h"
 #include "log/log.h"
 
@@ -16,25 +12,25 @@ namespace klink::linker {
 
 namespace {
 using kafka::error_code;
-namespace msg = kafka::msg;
+namespace client = kafka::client;
 
-constexpr int8_t group_key_type = 0;
+// Membership calls are tried once: the state machine below decides what an
+// error means and when to try again.
+constexpr client::call_options one_attempt{1, std::chrono::milliseconds(0)};
 
-bool is(int16_t code, error_code e) {
-  return code == static_cast<int16_t>(e);
-}
-
-std::string code_text(int16_t code) {
-  return std::string(kafka::error_name(kafka::to_error_code(code)));
-}
-
-int32_t millis(std::chrono::milliseconds d) {
-  return static_cast<int32_t>(d.count());
+// A code the coordinator answered with, as opposed to a request that failed.
+bool is_answer(const error& e) {
+  return e.code.category() == kafka::kafka_category();
 }
 
 // The coordinator moved or is starting: find it again.
-bool coordinator_moved(int16_t code) {
-  return is(code, error_code::not_coordinator) || is(code, error_code::coordinator_not_available);
+bool coordinator_moved(const error& e) {
+  return e.is(error_code::not_coordinator) || e.is(error_code::coordinator_not_available);
+}
+
+// The coordinator no longer knows this member.
+bool member_unknown(const error& e) {
+  return e.is(error_code::unknown_member_id) || e.is(error_code::fenced_instance_id);
 }
 
 }  // namespace
@@ -92,46 +88,14 @@ void group_membership::coordinator_lost(const std::string& why) {
   coordinator_.reset();
 }
 
-asio::awaitable<bool> group_membership::discover_coordinator() {
-  msg::find_coordinator_request request;
-  request.key_type = group_key_type;
-  // The version is the broker's choice: v0-3 read `key`, v4+ `coordinator_keys`.
-  request.key = options_.group_id;
-  request.coordinator_keys.push_back(options_.group_id);
-  auto reply = co_await cluster_.send_any<msg::find_coordinator_api>(request);
-  if (!reply) {
-    note_error("FindCoordinator: " + reply.error().message());
-    co_return false;
+asio::awaitable<result<void>> group_membership::discover_coordinator() {
+  auto found = co_await client::find_coordinator(cluster_, options_.group_id, one_attempt);
+  if (!found) {
+    note_error(found.error().message());
+    co_return std::unexpected(std::move(found.error()));
   }
-  const auto& body = reply->body;
-  int16_t code = body.error_code;
-  int32_t node = body.node_id;
-  std::string host = body.host;
-  int32_t port = body.port;
-  if (!body.coordinators.empty()) {
-    code = body.coordinators.front().error_code;
-    node = body.coordinators.front().node_id;
-    host = body.coordinators.front().host;
-    port = body.coordinators.front().port;
-  }
-  if (code != 0) {
-    note_error("FindCoordinator: " + code_text(code));
-    co_return false;
-  }
-  // connection_to() needs the broker's address from metadata.
-  if (!cluster_.metadata().brokers.contains(node)) {
-    if (auto refreshed = co_await cluster_.refresh_metadata({}); !refreshed) {
-      note_error("Metadata: " + refreshed.error().message());
-      co_return false;
-    }
-    if (!cluster_.metadata().brokers.contains(node)) {
-      note_error("coordinator " + std::to_string(node) + " (" + host + ":" + std::to_string(port) +
-                 ") is not in the metadata");
-      co_return false;
-    }
-  }
-  coordinator_ = node;
-  co_return true;
+  coordinator_ = *found;
+  co_return ok();
 }
 
 asio::awaitable<void> group_membership::revoke_all() {
@@ -154,10 +118,9 @@ asio::awaitable<void> group_membership::revoke_all() {
 namespace {
 
 // The leader's work: every member's share, as SyncGroup assignments.
-std::vector<msg::sync_group_request::sync_group_request_assignment> assign_members(
-    const std::vector<msg::join_group_response::join_group_response_member>& joined,
-    std::vector<topic_partition> partitions, int32_t generation, const std::string& leader,
-    std::vector<member_share>& shares) {
+std::vector<std::pair<std::string, kafka::byte_vector>> assign_members(
+    const std::vector<client::joined_member>& joined, std::vector<topic_partition> partitions,
+    int32_t generation, const std::string& leader, std::vector<member_share>& shares) {
   std::vector<member_subscription> subscriptions;
   std::map<std::string, std::string> instances;
   for (const auto& m : joined) {
@@ -170,18 +133,15 @@ std::vector<msg::sync_group_request::sync_group_request_assignment> assign_membe
     } else {
       // It still gets a share; it just cannot be sticky.
       log::warn("scale-out group: unreadable member metadata",
-                {{"member", m.member_id}, {"error", meta.error()}});
+                {{"member", m.member_id}, {"error", meta.error().message()}});
     }
     subscriptions.push_back(std::move(s));
   }
   auto result = assign_partitions(std::move(subscriptions), std::move(partitions));
-  std::vector<msg::sync_group_request::sync_group_request_assignment> out;
+  std::vector<std::pair<std::string, kafka::byte_vector>> out;
   shares.clear();
   for (auto& [member, list] : result) {
-    msg::sync_group_request::sync_group_request_assignment a;
-    a.member_id = member;
-    a.assignment = encode_member_assignment(member_assignment{generation, leader, list});
-    out.push_back(std::move(a));
+    out.emplace_back(member, encode_member_assignment(member_assignment{generation, leader, list}));
     shares.push_back(member_share{member, instances[member], {}, generation, std::move(list)});
   }
   return out;
@@ -190,43 +150,32 @@ std::vector<msg::sync_group_request::sync_group_request_assignment> assign_membe
 }  // namespace
 
 asio::awaitable<void> group_membership::join_and_sync() {
-  msg::join_group_request join;
-  join.group_id = options_.group_id;
-  join.session_timeout_ms = millis(options_.session_timeout);
-  join.rebalance_timeout_ms = millis(options_.rebalance_timeout);
-  join.member_id = member_id_;
-  join.protocol_type = std::string(group_protocol_type);
-  msg::join_group_request::join_group_request_protocol protocol;
-  protocol.name = std::string(group_protocol_name);
-  protocol.metadata = encode_member_metadata(
-      member_metadata{options_.instance, last_owned_generation_, last_owned_});
-  join.protocols.push_back(std::move(protocol));
-  join.reason = "klink scale-out";
-
-  auto joined = co_await cluster_.send_to<msg::join_group_api>(*coordinator_, join);
+  const client::join_request join{options_.group_id,
+                                  options_.session_timeout,
+                                  options_.rebalance_timeout,
+                                  std::string(group_protocol_type),
+                                  std::string(group_protocol_name),
+                                  encode_member_metadata(member_metadata{
+                                      options_.instance, last_owned_generation_, last_owned_}),
+                                  "klink scale-out"};
+  // JoinGroup v4+: the coordinator names the member, then the call joins with it.
+  auto joined = co_await client::join_group(cluster_, *coordinator_, join, member_id_);
   if (stopping_) co_return;
   if (!joined) {
-    coordinator_lost("JoinGroup: " + joined.error().message());
-    co_await pause(options_.retry_backoff);
-    co_return;
-  }
-  const auto& jr = joined->body;
-  const int16_t jcode = jr.error_code;
-  if (is(jcode, error_code::member_id_required)) {
-    // JoinGroup v4+: the coordinator names the member, then we join with it.
-    member_id_ = jr.member_id;
-    co_return;
-  }
-  if (jcode != 0) {
-    const std::string text = "JoinGroup: " + code_text(jcode);
-    if (coordinator_moved(jcode)) {
+    const auto& e = joined.error();
+    const std::string text = e.message();
+    if (!is_answer(e)) {
       coordinator_lost(text);
-    } else if (is(jcode, error_code::unknown_member_id) ||
-               is(jcode, error_code::fenced_instance_id)) {
+    } else if (e.is(error_code::member_id_required)) {
+      // Named again: join at once with the new id.
+      co_return;
+    } else if (coordinator_moved(e)) {
+      coordinator_lost(text);
+    } else if (member_unknown(e)) {
       note_error(text);
       reset_member(text);
-    } else if (is(jcode, error_code::rebalance_in_progress) ||
-               is(jcode, error_code::coordinator_load_in_progress)) {
+    } else if (e.is(error_code::rebalance_in_progress) ||
+               e.is(error_code::coordinator_load_in_progress)) {
       // Transient: join again.
     } else {
       // INCONSISTENT_GROUP_PROTOCOL (a consumer group of that id),
@@ -237,55 +186,51 @@ asio::awaitable<void> group_membership::join_and_sync() {
     co_await pause(options_.retry_backoff);
     co_return;
   }
-  member_id_ = jr.member_id;
-  generation_ = jr.generation_id;
-  leader_id_ = jr.leader;
+  generation_ = joined->generation;
+  leader_id_ = joined->leader;
 
-  msg::sync_group_request sync;
-  sync.group_id = options_.group_id;
-  sync.generation_id = generation_;
-  sync.member_id = member_id_;
-  sync.protocol_type = std::string(group_protocol_type);
-  sync.protocol_name = std::string(group_protocol_name);
+  client::sync_request sync{options_.group_id,
+                            generation_,
+                            member_id_,
+                            std::string(group_protocol_type),
+                            std::string(group_protocol_name),
+                            {}};
   if (is_leader()) {
     auto partitions =
         callbacks_.all_partitions ? callbacks_.all_partitions() : std::vector<topic_partition>{};
     sync.assignments =
-        assign_members(jr.members, std::move(partitions), generation_, member_id_, members_);
+        assign_members(joined->members, std::move(partitions), generation_, member_id_, members_);
   } else {
     members_.clear();
   }
   const auto sync_sent = clock::now();
-  auto synced = co_await cluster_.send_to<msg::sync_group_api>(*coordinator_, sync);
+  auto synced = co_await client::sync_group(cluster_, *coordinator_, sync);
   if (stopping_) co_return;
   if (!synced) {
-    coordinator_lost("SyncGroup: " + synced.error().message());
-    co_await pause(options_.retry_backoff);
-    co_return;
-  }
-  const int16_t scode = synced->body.error_code;
-  if (scode != 0) {
-    const std::string text = "SyncGroup: " + code_text(scode);
-    if (coordinator_moved(scode)) {
-      coordinator_lost(text);
+    const auto& e = synced.error();
+    if (!is_answer(e) || coordinator_moved(e)) {
+      coordinator_lost(e.message());
       co_await pause(options_.retry_backoff);
-    } else if (is(scode, error_code::unknown_member_id) ||
-               is(scode, error_code::fenced_instance_id)) {
-      reset_member(text);
-    } else if (is(scode, error_code::illegal_generation) ||
-               is(scode, error_code::rebalance_in_progress)) {
+    } else if (member_unknown(e)) {
+      reset_member(e.message());
+    } else if (e.is(error_code::illegal_generation) || e.is(error_code::rebalance_in_progress)) {
       // Another rebalance began: join it with the same member id.
     } else {
-      note_error(text);
+      note_error(e.message());
       co_await pause(options_.retry_backoff);
     }
     co_return;
   }
+  co_await accept_assignment(*synced, sync_sent);
+}
+
+asio::awaitable<void> group_membership::accept_assignment(const kafka::byte_vector& blob,
+                                                          clock::time_point sync_sent) {
   std::vector<topic_partition> assigned;
-  if (!synced->body.assignment.empty()) {
-    auto decoded = decode_member_assignment(synced->body.assignment);
+  if (!blob.empty()) {
+    auto decoded = decode_member_assignment(blob);
     if (!decoded) {
-      note_error("SyncGroup: " + decoded.error());
+      note_error("SyncGroup: " + decoded.error().message());
       co_await pause(options_.retry_backoff);
       co_return;
     }
@@ -311,36 +256,31 @@ asio::awaitable<void> group_membership::join_and_sync() {
 }
 
 asio::awaitable<void> group_membership::heartbeat() {
-  msg::heartbeat_request request;
-  request.group_id = options_.group_id;
-  request.generation_id = generation_;
-  request.member_id = member_id_;
   const auto sent = clock::now();
-  auto reply = co_await cluster_.send_to<msg::heartbeat_api>(*coordinator_, request);
+  auto beat = co_await client::heartbeat(cluster_, *coordinator_, options_.group_id, generation_,
+                                         member_id_);
   if (stopping_) co_return;
-  if (!reply) {
-    // The lease runs out by itself if this lasts.
-    coordinator_lost("Heartbeat: " + reply.error().message());
-    co_return;
-  }
-  const int16_t code = reply->body.error_code;
-  if (code == 0) {
+  if (beat) {
     // Only a success may extend the lease, and only from its send time.
     if (in_group_ && (!lease_anchor_ || sent > *lease_anchor_)) lease_anchor_ = sent;
     last_error_.clear();
     co_return;
   }
-  const std::string text = "Heartbeat: " + code_text(code);
-  if (is(code, error_code::rebalance_in_progress)) {
+  const auto& e = beat.error();
+  const std::string text = e.message();
+  if (!is_answer(e)) {
+    // The lease runs out by itself if this lasts.
+    coordinator_lost(text);
+  } else if (e.is(error_code::rebalance_in_progress)) {
     log::info("scale-out group: rebalance", {{"group", options_.group_id}});
     in_group_ = false;
-  } else if (is(code, error_code::unknown_member_id) || is(code, error_code::fenced_instance_id)) {
+  } else if (member_unknown(e)) {
     reset_member(text);
-  } else if (is(code, error_code::illegal_generation)) {
+  } else if (e.is(error_code::illegal_generation)) {
     // Our generation is over: what we own may be someone else's.
     lease_anchor_.reset();
     in_group_ = false;
-  } else if (coordinator_moved(code)) {
+  } else if (coordinator_moved(e)) {
     coordinator_lost(text);
   } else {
     note_error(text);
@@ -351,7 +291,7 @@ asio::awaitable<void> group_membership::run() {
   while (!stopping_) {
     if (!coordinator_) {
       // (g++ 12 mis-compiles a co_await inside an if condition in a loop.)
-      const bool found = co_await discover_coordinator();
+      const auto found = co_await discover_coordinator();
       if (!found) {
         co_await pause(options_.retry_backoff);
         continue;
@@ -381,61 +321,48 @@ asio::awaitable<void> group_membership::leave() {
   co_await revoke_all();
   if (member_id_.empty()) co_return;
   if (!coordinator_) {
-    const bool found = co_await discover_coordinator();
+    const auto found = co_await discover_coordinator();
     if (!found) co_return;
   }
-  msg::leave_group_request request;
-  request.group_id = options_.group_id;
-  request.member_id = member_id_;                // v0-2
-  msg::leave_group_request::member_identity me;  // v3+
-  me.member_id = member_id_;
-  me.reason = "klink instance stopping";
-  request.members.push_back(std::move(me));
-  auto reply = co_await cluster_.send_to<msg::leave_group_api>(*coordinator_, request);
-  int16_t code = 0;
-  if (reply) {
-    code = reply->body.error_code;
-    if (code == 0 && !reply->body.members.empty()) code = reply->body.members.front().error_code;
-  }
+  auto left = co_await client::leave_group(cluster_, *coordinator_, options_.group_id, member_id_,
+                                           "klink instance stopping");
+  std::string outcome = "NONE";
+  if (!left) outcome = is_answer(left.error()) ? left.error().code_name() : left.error().message();
   log::info("scale-out group: left",
-            {{"group", options_.group_id},
-             {"member", member_id_},
-             {"result", reply ? code_text(code) : reply.error().message()}});
+            {{"group", options_.group_id}, {"member", member_id_}, {"result", outcome}});
   member_id_.clear();
   generation_ = -1;
   leader_id_.clear();
   members_.clear();
 }
 
-asio::awaitable<std::expected<std::vector<member_share>, std::string>> group_membership::describe(
-    std::string* state) {
+asio::awaitable<result<std::vector<member_share>>> group_membership::describe(std::string* state) {
   if (!coordinator_) {
-    const bool found = co_await discover_coordinator();
+    auto found = co_await discover_coordinator();
     if (!found)
-      co_return std::unexpected("no coordinator for group " + options_.group_id + ": " +
-                                last_error_);
+      co_return std::unexpected(
+          std::move(found.error()).within("no coordinator for group " + options_.group_id));
   }
-  msg::describe_groups_request request;
-  request.groups.push_back(options_.group_id);
-  auto reply = co_await cluster_.send_to<msg::describe_groups_api>(*coordinator_, request);
-  if (!reply) co_return std::unexpected("DescribeGroups: " + reply.error().message());
-  if (reply->body.groups.empty()) co_return std::unexpected("DescribeGroups: empty response");
-  const auto& g = reply->body.groups.front();
-  if (g.error_code != 0) {
-    if (coordinator_moved(g.error_code)) coordinator_.reset();
-    co_return std::unexpected("DescribeGroups: " + code_text(g.error_code));
+  auto group =
+      co_await client::describe_group(cluster_, *coordinator_, options_.group_id, one_attempt);
+  if (!group) {
+    if (coordinator_moved(group.error())) coordinator_.reset();
+    co_return std::unexpected(std::move(group.error()));
   }
-  if (state) *state = g.group_state;
+  if (state) *state = group->state;
+  if (!group->protocol_type.empty() && group->protocol_type != group_protocol_type) {
+    co_return std::unexpected(error(errc::invalid_argument, "DescribeGroups",
+                                    "group " + options_.group_id + " has protocol type " +
+                                        group->protocol_type + ", not klink's")
+                                  .on(cluster_.role()));
+  }
   std::vector<member_share> out;
-  if (!g.protocol_type.empty() && g.protocol_type != group_protocol_type)
-    co_return std::unexpected("group " + options_.group_id + " has protocol type " +
-                              g.protocol_type + ", not klink's");
-  for (const auto& m : g.members) {
+  for (const auto& m : group->members) {
     member_share share{m.member_id, {}, m.client_host, -1, {}};
-    if (auto meta = decode_member_metadata(m.member_metadata)) share.instance = meta->instance;
+    if (auto meta = decode_member_metadata(m.metadata)) share.instance = meta->instance;
     // Empty while the group rebalances: the member has no share yet.
-    if (!m.member_assignment.empty()) {
-      if (auto a = decode_member_assignment(m.member_assignment)) {
+    if (!m.assignment.empty()) {
+      if (auto a = decode_member_assignment(m.assignment)) {
         share.generation = a->generation;
         share.partitions = std::move(a->partitions);
       }

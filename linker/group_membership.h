@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <expected>
 #include <functional>
 #include <optional>
 #include <string>
@@ -16,6 +15,7 @@
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
+#include "kafka/error.h"
 #include "linker/partition_assignor.h"
 
 namespace klink::linker {
@@ -86,8 +86,7 @@ class group_membership {
   const std::vector<member_share>& members() const { return members_; }
   // Every member's share as the coordinator holds it (DescribeGroups), from
   // any member; the group state is in `state` when given.
-  asio::awaitable<std::expected<std::vector<member_share>, std::string>> describe(
-      std::string* state = nullptr);
+  asio::awaitable<result<std::vector<member_share>>> describe(std::string* state = nullptr);
 
   const std::string& member_id() const { return member_id_; }
   int32_t generation() const { return generation_; }
@@ -97,8 +96,11 @@ class group_membership {
  private:
   using clock = std::chrono::steady_clock;
 
-  asio::awaitable<bool> discover_coordinator();
+  asio::awaitable<result<void>> discover_coordinator();
   asio::awaitable<void> join_and_sync();
+  // After a successful SyncGroup sent at `sync_sent`: this member's share.
+  asio::awaitable<void> accept_assignment(const kafka::byte_vector& blob,
+                                          clock::time_point sync_sent);
   asio::awaitable<void> heartbeat();
   asio::awaitable<void> revoke_all();
   asio::awaitable<void> pause(std::chrono::milliseconds duration);

@@ -2,9 +2,9 @@
 // hold the switches.
 #include "linker/lifecycle.h"
 
+#include "kafka/client/list_offsets.h"
 #include "kafka/sleep.h"
 #include "linker/link_context.h"
-#include "linker/list_offsets.h"
 #include "linker/scale_out.h"
 #include "linker/topic_follower.h"
 #include "log/log.h"
@@ -30,9 +30,7 @@ mirror_lifecycle::~mirror_lifecycle() = default;
 
 asio::awaitable<result<void>> mirror_lifecycle::load() {
   auto loaded = co_await states_->load();
-  if (!loaded)
-    co_return std::unexpected(
-        error(errc::unreadable_state, "load", loaded.error()).at(std::string(mirror_state_topic)));
+  if (!loaded) co_return loaded;
   const std::string prefix = ctx_.name() + "/";
   for (const auto& [key, value] : states_->entries()) {
     if (!key.starts_with(prefix)) continue;
@@ -71,7 +69,7 @@ asio::awaitable<void> mirror_lifecycle::refresh() {
   refreshing_ = false;
   if (!loaded) {
     log::warn("cannot re-read klink's state on the destination",
-              {{"link", ctx_.name()}, {"error", loaded.error()}});
+              {{"link", ctx_.name()}, {"error", loaded.error().message()}});
     co_return;
   }
   const std::string prefix = ctx_.name() + "/";
@@ -139,10 +137,7 @@ asio::awaitable<result<void>> mirror_lifecycle::persist(const std::vector<std::s
   }
   if (records.empty()) co_return ok();
   auto written = co_await states_->write(records);
-  if (!written)
-    co_return std::unexpected(error(errc::not_ready, "Produce", written.error())
-                                  .on("destination")
-                                  .at(std::string(mirror_state_topic)));
+  if (!written) co_return written;
   for (const auto& topic : topics) {
     if (auto it = entries_.find(topic); it != entries_.end()) it->second.persisted = true;
   }
@@ -217,7 +212,8 @@ asio::awaitable<void> mirror_lifecycle::paused_end_offsets_loop() {
     }
     if (paused.empty()) break;
     for (const auto& topic : paused) {
-      auto ends = co_await list_offsets(ctx_.source, topic, latest_timestamp, read_committed);
+      auto ends = co_await client::list_offsets(ctx_.source, topic, client::latest_timestamp,
+                                                client::isolation::read_committed);
       if (!ends) continue;  // the next round retries; the lag keeps its last value
       // The engine's fetch responses write these fields while the topic is
       // fetched; while it is paused nothing else does, and everything runs on

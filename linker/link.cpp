@@ -250,8 +250,7 @@ asio::awaitable<result<std::vector<translated_offset>>> link::group_offsets(
     co_return std::unexpected(std::move(refreshed.error()).within("source cluster unreachable"));
   auto committed = co_await offsets::fetch_committed_offsets(cluster, group);
   if (!committed)
-    co_return std::unexpected(
-        error(errc::not_ready, "OffsetFetch", committed.error()).on("source"));
+    co_return std::unexpected(std::move(committed.error()));
   std::vector<translated_offset> out;
   for (const auto& c : *committed) {
     if (!parts_->book.has(c.topic, c.partition)) continue;  // not a topic this link mirrors

@@ -14,6 +14,9 @@
 
 namespace klink::linker {
 
+// The client layer's calls, as every part of the link names them.
+namespace client = kafka::client;
+
 class offset_book;
 class mirror_lifecycle;
 class topic_follower;

@@ -2,13 +2,13 @@
 // source's partition count and synced configs), and where its partitions start.
 #include <numeric>
 
+#include "kafka/client/list_offsets.h"
 #include "kafka/error_code.h"
 #include "kafka/messages/create_partitions.h"
 #include "kafka/messages/create_topics.h"
 #include "kafka/sleep.h"
 #include "linker/lifecycle.h"
 #include "linker/link_context.h"
-#include "linker/list_offsets.h"
 #include "linker/mirror_names.h"
 #include "linker/mirror_topic_config.h"
 #include "linker/offset_book.h"
@@ -202,33 +202,35 @@ asio::awaitable<result<std::vector<int64_t>>> topic_follower::start_offsets(
   // Where a partition with no checkpoint starts. Topics that appear after
   // the link's first discovery are new in full: from their start.
   auto mode = listed_at_start ? ctx_.options.start : start_position::earliest;
-  const int64_t start_timestamp = mode == start_position::earliest ? earliest_timestamp
+  const int64_t start_timestamp = mode == start_position::earliest ? client::earliest_timestamp
                                   : mode == start_position::latest
-                                      ? latest_timestamp
+                                      ? client::latest_timestamp
                                       : ctx_.options.start_timestamp_ms;
   // A just-created topic's leaders may not serve ListOffsets for a moment.
-  std::expected<std::vector<int64_t>, std::string> starts;
+  client::topic_offsets starts;
   for (int attempt = 0; attempt < 50 && !ctx_.stopping; ++attempt) {
-    starts = co_await list_offsets(ctx_.source, topic, start_timestamp, read_committed);
+    starts = co_await client::list_offsets(ctx_.source, topic, start_timestamp,
+                                           client::isolation::read_committed);
     if (starts && mode == start_position::timestamp &&
         std::ranges::any_of(*starts, [](int64_t o) { return o < 0; })) {
       // No record at or after the timestamp: start at the end.
-      auto ends = co_await list_offsets(ctx_.source, topic, latest_timestamp, read_committed);
+      auto ends = co_await client::list_offsets(ctx_.source, topic, client::latest_timestamp,
+                                                client::isolation::read_committed);
       if (ends && ends->size() == starts->size()) {
         for (std::size_t i = 0; i < starts->size(); ++i) {
           if ((*starts)[i] < 0) (*starts)[i] = (*ends)[i];
         }
+      } else if (ends) {
+        starts = std::unexpected(error(errc::partition_count_changed, "ListOffsets").on("source").at(topic));
       } else {
-        starts = ends ? std::unexpected(std::string("partition count changed")) : ends;
+        starts = std::move(ends);
       }
     }
     if (starts) break;
     co_await sleep_for(std::chrono::milliseconds(200));
     co_await ctx_.source.refresh_metadata(just_this_topic);
   }
-  if (!starts)
-    co_return std::unexpected(error(errc::not_ready, "ListOffsets", starts.error()).on("source"));
-  co_return std::move(*starts);
+  co_return starts;
 }
 
 asio::awaitable<result<void>> topic_follower::ensure_mirror_partitions(const std::string& topic,

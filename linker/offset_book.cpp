@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "kafka/client/list_offsets.h"
 #include "kafka/sleep.h"
 #include "linker/link_context.h"
-#include "linker/list_offsets.h"
 #include "linker/resume.h"
 #include "linker/tail_producer.h"
 #include "log/log.h"
@@ -26,11 +26,7 @@ offset_book::offset_book(link_context& context)
     : ctx_(context), checkpoints_(context.destination, context.options.replication_factor) {}
 
 asio::awaitable<result<void>> offset_book::load() {
-  auto loaded = co_await checkpoints_.load();
-  if (!loaded)
-    co_return std::unexpected(error(errc::unreadable_state, "load", loaded.error())
-                                  .at(std::string(checkpoints_.topic())));
-  co_return ok();
+  co_return co_await checkpoints_.load();
 }
 
 bool offset_book::checkpointed(const std::string& topic) const {
@@ -43,19 +39,18 @@ asio::awaitable<result<void>> offset_book::start_partitions(
   const int32_t needed = partitions.empty() ? 0 : std::ranges::max(partitions) + 1;
   const std::string mirror = ctx_.mirror_name(topic);
   const std::vector<std::string> just_mirror{mirror};
-  std::expected<std::vector<int64_t>, std::string> destination_ends;
+  client::topic_offsets destination_ends;
   // A just-created partition's leader may not serve ListOffsets for a moment.
   for (int attempt = 0; attempt < 50 && !ctx_.stopping; ++attempt) {
-    destination_ends =
-        co_await list_offsets(ctx_.destination, mirror, latest_timestamp, read_uncommitted);
+    destination_ends = co_await client::list_offsets(
+        ctx_.destination, mirror, client::latest_timestamp, client::isolation::read_uncommitted);
     if (destination_ends && static_cast<int32_t>(destination_ends->size()) >= needed) break;
     co_await sleep_for(std::chrono::milliseconds(200));
     co_await ctx_.destination.refresh_metadata(just_mirror);
   }
   if (!destination_ends)
-    co_return std::unexpected(error(errc::not_ready, "ListOffsets", destination_ends.error())
-                                  .on("destination")
-                                  .within("destination offsets"));
+    co_return std::unexpected(
+        std::move(destination_ends.error()).within("destination offsets"));
   if (static_cast<int32_t>(destination_ends->size()) < needed)
     co_return std::unexpected(
         error(errc::not_ready, {}, "the mirror topic lacks partitions").at(mirror));
@@ -74,15 +69,14 @@ asio::awaitable<result<void>> offset_book::start_partitions(
     auto map = co_await resume_map(ctx_.source, topic, p, checkpoint, fresh_starts[i],
                                    (*destination_ends)[i]);
     if (!map)
-      co_return std::unexpected(error(errc::state_mismatch, "resume", map.error()).at(topic, p));
+      co_return std::unexpected(std::move(map.error()).at(topic, p));
     // Scale-out: continue the producer that wrote the partition's last
     // batch, so that the destination refuses whoever else still writes as it.
     std::optional<mirror::producer_identity> producer;
     if (continue_producer) {
       auto last = co_await last_batch_producer(ctx_.destination, mirror, p, (*destination_ends)[i]);
       if (!last)
-        co_return std::unexpected(
-            error(errc::not_ready, "Fetch", last.error()).on("destination").at(mirror, p));
+        co_return std::unexpected(std::move(last.error()));
       producer = *last;
     }
     initial.emplace_back(key, map->serialize());
@@ -91,9 +85,8 @@ asio::awaitable<result<void>> offset_book::start_partitions(
   // The starting point is durable before the first batch is sent, so a crash
   // at any moment after this leaves a checkpoint to resume from.
   if (auto written = co_await checkpoints_.write(initial); !written)
-    co_return std::unexpected(error(errc::unreadable_state, "Produce", written.error())
-                                  .on("destination")
-                                  .within("cannot write the initial checkpoint"));
+    co_return std::unexpected(
+        std::move(written.error()).within("cannot write the initial checkpoint"));
   for (auto& plan : plans) {
     auto& map = plan.map;
     if (map.mirrored_source_offset() != fresh_starts[static_cast<std::size_t>(plan.partition)] ||
@@ -152,8 +145,7 @@ asio::awaitable<result<void>> offset_book::write() {
     entries.emplace_back(key, value);
   }
   auto written = co_await checkpoints_.write(entries);
-  if (!written)
-    co_return std::unexpected(error(errc::not_ready, "Produce", written.error()).on("destination"));
+  if (!written) co_return written;
   for (auto& [key, value] : entries)
     last_written_[key] = std::move(value);
   co_return ok();

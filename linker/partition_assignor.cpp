@@ -1,16 +1,11 @@
 #include "linker/partition_assignor.h"
 
 #include <algorithm>
-#include <cstring>
 #include <set>
-
-#include <nlohmann/json.hpp>
 
 namespace klink::linker {
 
 namespace {
-using nlohmann::json;
-
 struct claim {
   int32_t generation = -1;
   std::string member;
@@ -20,50 +15,6 @@ struct claim {
 bool beats(int32_t generation, const std::string& member, const claim& current) {
   if (generation != current.generation) return generation > current.generation;
   return member < current.member;
-}
-
-// [["topic", [partitions...]], ...] keeps the blobs small for many
-// partitions of few topics, and (unlike an object keyed by topic) keeps the
-// list's order: consecutive partitions of one topic share an entry.
-json partitions_to_json(const std::vector<topic_partition>& partitions) {
-  json out = json::array();
-  for (const auto& [topic, partition] : partitions) {
-    if (out.empty() || out.back()[0] != topic) out.push_back(json::array({topic, json::array()}));
-    out.back()[1].push_back(partition);
-  }
-  return out;
-}
-
-std::vector<topic_partition> partitions_from_json(const json& j) {
-  std::vector<topic_partition> out;
-  if (!j.is_array()) throw std::invalid_argument("partitions: not an array");
-  for (const auto& entry : j) {
-    if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string() || !entry[1].is_array())
-      throw std::invalid_argument("partitions: expected [topic, [partition, ...]]");
-    const auto topic = entry[0].get<std::string>();
-    for (const auto& p : entry[1]) {
-      if (!p.is_number_integer()) throw std::invalid_argument("partitions: not an integer");
-      out.emplace_back(topic, p.get<int32_t>());
-    }
-  }
-  return out;
-}
-
-kafka::byte_vector to_bytes(const json& j) {
-  const std::string text = j.dump();
-  kafka::byte_vector out(text.size());
-  std::memcpy(out.data(), text.data(), text.size());
-  return out;
-}
-
-std::expected<json, std::string> parse_blob(kafka::bytes_view blob) {
-  if (blob.empty()) return std::unexpected("empty blob");
-  json j = json::parse(reinterpret_cast<const char*>(blob.data()),
-                       reinterpret_cast<const char*>(blob.data()) + blob.size(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::unexpected("not a JSON object");
-  if (!j.contains("v") || !j["v"].is_number_integer() || j["v"].get<int>() < 1)
-    return std::unexpected("no version");
-  return j;
 }
 
 }  // namespace
@@ -145,48 +96,6 @@ assignment_map assign_partitions(std::vector<member_subscription> members,
     best->second.push_back(p);
   }
   return out;
-}
-
-kafka::byte_vector encode_member_metadata(const member_metadata& metadata) {
-  return to_bytes(json{{"v", blob_version},
-                       {"instance", metadata.instance},
-                       {"generation", metadata.generation},
-                       {"owned", partitions_to_json(metadata.owned)}});
-}
-
-std::expected<member_metadata, std::string> decode_member_metadata(kafka::bytes_view blob) {
-  auto j = parse_blob(blob);
-  if (!j) return std::unexpected("member metadata: " + j.error());
-  try {
-    member_metadata out;
-    out.instance = j->value("instance", std::string());
-    out.generation = j->value("generation", -1);
-    if (j->contains("owned")) out.owned = partitions_from_json((*j)["owned"]);
-    return out;
-  } catch (const std::exception& e) {
-    return std::unexpected(std::string("member metadata: ") + e.what());
-  }
-}
-
-kafka::byte_vector encode_member_assignment(const member_assignment& assignment) {
-  return to_bytes(json{{"v", blob_version},
-                       {"generation", assignment.generation},
-                       {"leader", assignment.leader},
-                       {"partitions", partitions_to_json(assignment.partitions)}});
-}
-
-std::expected<member_assignment, std::string> decode_member_assignment(kafka::bytes_view blob) {
-  auto j = parse_blob(blob);
-  if (!j) return std::unexpected("member assignment: " + j.error());
-  try {
-    member_assignment out;
-    out.generation = j->value("generation", -1);
-    out.leader = j->value("leader", std::string());
-    if (j->contains("partitions")) out.partitions = partitions_from_json((*j)["partitions"]);
-    return out;
-  } catch (const std::exception& e) {
-    return std::unexpected(std::string("member assignment: ") + e.what());
-  }
 }
 
 }  // namespace klink::linker

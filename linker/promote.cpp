@@ -3,10 +3,10 @@
 // folder, "Mirror lifecycle").
 #include <algorithm>
 
+#include "kafka/client/list_offsets.h"
 #include "kafka/sleep.h"
 #include "linker/lifecycle.h"
 #include "linker/link_context.h"
-#include "linker/list_offsets.h"
 #include "linker/scale_out.h"
 #include "linker/topic_follower.h"
 #include "log/log.h"
@@ -129,9 +129,10 @@ asio::awaitable<void> mirror_lifecycle::hold_at_cuts(promotion& run) {
     ctx_.engine.set_paused(topic, false);
   }
   auto refreshed = co_await ctx_.source.refresh_metadata(run.candidates);
-  std::map<std::string, topic_offsets> ends;
+  std::map<std::string, client::topic_offsets> ends;
   if (refreshed) {
-    ends = co_await list_offsets(ctx_.source, run.candidates, latest_timestamp, read_committed);
+    ends = co_await client::list_offsets(ctx_.source, run.candidates, client::latest_timestamp,
+                                         client::isolation::read_committed);
   }
   for (const auto& topic : run.candidates) {
     auto it = ends.find(topic);
@@ -141,7 +142,7 @@ asio::awaitable<void> mirror_lifecycle::hold_at_cuts(promotion& run) {
     }
     const std::string why = !refreshed         ? refreshed.error().message()
                             : it == ends.end() ? "no answer"
-                                               : it->second.error();
+                                               : it->second.error().message();
     run.out[topic] = {switch_status::source_unavailable,
                       "cannot read the source's end offsets of " + topic + ": " + why +
                           "; the mirror keeps running (use :failover if the source is gone)",

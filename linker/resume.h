@@ -2,11 +2,11 @@
 #pragma once
 
 #include <cstdint>
-#include <expected>
 #include <string>
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
+#include "kafka/error.h"
 #include "offsets/offset_map.h"
 
 namespace klink::linker {
@@ -21,8 +21,11 @@ namespace klink::linker {
 //    an acknowledgement, after the checkpoint): the map advanced over exactly
 //    those batches by re-reading the source from the checkpoint;
 //  - a destination that holds less: an error (records were lost there).
-asio::awaitable<std::expected<offsets::offset_map, std::string>> resume_map(
-    kafka::cluster& source, const std::string& topic, int32_t partition,
-    const std::string* checkpoint, int64_t fresh_source_start, int64_t destination_end);
+asio::awaitable<result<offsets::offset_map>> resume_map(kafka::cluster& source,
+                                                        const std::string& topic,
+                                                        int32_t partition,
+                                                        const std::string* checkpoint,
+                                                        int64_t fresh_source_start,
+                                                        int64_t destination_end);
 
 }  // namespace klink::linker

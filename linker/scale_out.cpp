@@ -273,11 +273,7 @@ asio::awaitable<void> scale_out_coordinator::state_poll_loop() {
 
 asio::awaitable<result<std::vector<member_share>>> scale_out_coordinator::describe_members(
     std::string* group_state) {
-  auto shares = co_await membership_->describe(group_state);
-  if (!shares)
-    co_return std::unexpected(
-        error(errc::not_ready, "DescribeGroups", shares.error()).on("destination"));
-  co_return std::move(*shares);
+  co_return co_await membership_->describe(group_state);
 }
 
 }  // namespace klink::linker

@@ -2,12 +2,12 @@
 #pragma once
 
 #include <cstdint>
-#include <expected>
 #include <optional>
 #include <string>
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
+#include "kafka/error.h"
 #include "mirror/mirror_engine.h"
 
 namespace klink::linker {
@@ -19,7 +19,7 @@ namespace klink::linker {
 // still writing as the same producer (linker/README.md, "Fencing"). nullopt:
 // the partition is empty (or retention emptied it) or its last batch carries
 // no producer id; the engine's own producer starts it.
-asio::awaitable<std::expected<std::optional<mirror::producer_identity>, std::string>>
+asio::awaitable<result<std::optional<mirror::producer_identity>>>
 last_batch_producer(kafka::cluster& destination, const std::string& mirror_topic, int32_t partition,
                     int64_t end_offset);
 

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <numeric>
 
+#include "kafka/client/list_offsets.h"
 #include "kafka/error_code.h"
 #include "kafka/messages/describe_configs.h"
 #include "kafka/messages/incremental_alter_configs.h"
 #include "linker/lifecycle.h"
 #include "linker/link_context.h"
-#include "linker/list_offsets.h"
 #include "linker/mirror_topic_config.h"
 #include "linker/offset_book.h"
 #include "linker/scale_out.h"
@@ -43,7 +43,7 @@ asio::awaitable<std::set<std::string>> topic_follower::recorded_source_mirrors()
   if (!loaded) {
     // Prefixes still keep bidirectional links apart; this is the second line.
     log::debug("cannot read klink's state on the source; mirrors there are known by prefix only",
-               {{"link", ctx_.name()}, {"error", loaded.error()}});
+               {{"link", ctx_.name()}, {"error", loaded.error().message()}});
     co_return out;
   }
   // Only mirrors of this link's destination would loop; mirrors of a third
@@ -144,9 +144,9 @@ asio::awaitable<result<void>> topic_follower::add_partitions(const std::string& 
     co_return ok();
   }
   // New partitions are new in full: mirrored from their start.
-  auto starts = co_await list_offsets(ctx_.source, topic, earliest_timestamp, read_committed);
-  if (!starts)
-    co_return std::unexpected(error(errc::not_ready, "ListOffsets", starts.error()).on("source"));
+  auto starts = co_await client::list_offsets(ctx_.source, topic, client::earliest_timestamp,
+                                              client::isolation::read_committed);
+  if (!starts) co_return std::unexpected(std::move(starts.error()));
   if (static_cast<int32_t>(starts->size()) < now)
     co_return std::unexpected(
         error(errc::partition_count_changed, {}, "source partition count changed"));

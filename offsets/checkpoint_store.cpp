@@ -2,10 +2,9 @@
 
 #include <chrono>
 
+#include "kafka/client/partition_io.h"
+#include "kafka/client/topics.h"
 #include "kafka/error_code.h"
-#include "kafka/messages/create_topics.h"
-#include "kafka/messages/fetch.h"
-#include "kafka/messages/produce.h"
 #include "kafka/record_batch.h"
 #include "kafka/records.h"
 #include "kafka/sleep.h"
@@ -13,21 +12,65 @@
 namespace klink::offsets {
 
 namespace {
-using asio::use_awaitable;
 
-std::string code_text(int16_t code) {
-  return std::string(kafka::error_name(kafka::to_error_code(code)));
-}
+// What failed, in errors that are about klink's state rather than one request.
+constexpr std::string_view read_call = "reading checkpoints";
+constexpr std::string_view write_call = "writing checkpoints";
+// Reads start at this many bytes and double while one batch does not fit.
+constexpr int32_t first_read_bytes = 1 << 20;
+constexpr int32_t max_read_bytes = 256 << 20;
 
 std::string as_string(std::optional<kafka::bytes_view> bytes) {
   if (!bytes) return {};
   return std::string(reinterpret_cast<const char*>(bytes->data()), bytes->size());
 }
 
-constexpr std::pair<const char*, const char*> checkpoint_topic_configs[] = {
+const std::map<std::string, std::string> checkpoint_topic_configs = {
     {"cleanup.policy", "compact"},
     {"min.compaction.lag.ms", "0"},
 };
+
+bool has_leader(const kafka::topic_metadata* meta) {
+  return meta && meta->error == 0 && !meta->partitions.empty() && meta->partitions[0].leader >= 0;
+}
+
+bool is_missing(const kafka::topic_metadata* meta) {
+  return meta == nullptr ||
+         kafka::to_error_code(meta->error) == kafka::error_code::unknown_topic_or_partition;
+}
+
+// Applies the records of every whole batch in `records` at or after `offset`
+// to `read` (a null value deletes its key, as compaction will) and returns
+// the offset after the last batch read.
+result<int64_t> apply_batches(kafka::mutable_bytes_view records, int64_t offset,
+                              std::map<std::string, std::string>& read) {
+  kafka::batch_reader reader(records);
+  while (true) {
+    auto next = reader.next();
+    if (!next)
+      return std::unexpected(error(errc::corrupt_data, read_call,
+                                   "corrupt checkpoint batch: " + next.error().message));
+    if (!*next) return offset;
+    const auto& batch = **next;
+    if (batch.last_offset() < offset) continue;
+    if (!batch.crc_valid())
+      return std::unexpected(
+          error(errc::corrupt_data, read_call, "checkpoint batch fails its CRC"));
+    auto decoded = kafka::decode_records(batch);
+    if (!decoded)
+      return std::unexpected(error(errc::corrupt_data, read_call,
+                                   "corrupt checkpoint records: " + decoded.error().message));
+    for (const auto& r : decoded->records) {
+      if (batch.base_offset() + r.offset_delta < offset || !r.key) continue;
+      if (r.value) {
+        read[as_string(r.key)] = as_string(r.value);
+      } else {
+        read.erase(as_string(r.key));
+      }
+    }
+    offset = batch.last_offset() + 1;
+  }
+}
 
 }  // namespace
 
@@ -45,146 +88,87 @@ const std::string* checkpoint_store::find(const std::string& key) const {
   return it == loaded_.end() ? nullptr : &it->second;
 }
 
-asio::awaitable<std::expected<void, std::string>> checkpoint_store::ensure_topic() {
+asio::awaitable<result<void>> checkpoint_store::ensure_topic() {
   const std::vector<std::string> topics{topic_};
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto refreshed = co_await destination_.refresh_metadata(topics);
-    if (!refreshed) co_return std::unexpected(refreshed.error().message());
+    if (!refreshed) co_return std::unexpected(std::move(refreshed.error()));
     const auto* meta = destination_.topic(topic_);
-    if (meta && meta->error == 0 && !meta->partitions.empty() && meta->partitions[0].leader >= 0) {
-      co_return std::expected<void, std::string>{};
-    }
-    if (attempt == 0 &&
-        (meta == nullptr ||
-         meta->error == static_cast<int16_t>(kafka::error_code::unknown_topic_or_partition))) {
-      using api = kafka::msg::create_topics_api;
-      using creatable = decltype(kafka::msg::create_topics_request::topics)::value_type;
-      using creatable_config = decltype(creatable::configs)::value_type;
-      kafka::msg::create_topics_request request;
-      creatable t;
-      t.name = topic_;
-      t.num_partitions = 1;
-      t.replication_factor = replication_factor_;
-      for (const auto& [name, value] : checkpoint_topic_configs) {
-        creatable_config c;
-        c.name = name;
-        c.value = value;
-        t.configs.push_back(std::move(c));
-      }
-      request.topics.push_back(std::move(t));
-      request.timeout_ms = 30000;
-      auto reply = co_await destination_.send_any<api>(request);
-      if (!reply) co_return std::unexpected("CreateTopics failed: " + reply.error().message());
-      for (const auto& r : reply->body.topics) {
-        if (r.error_code != 0 &&
-            r.error_code != static_cast<int16_t>(kafka::error_code::topic_already_exists)) {
-          co_return std::unexpected("cannot create " + topic_ + ": " + code_text(r.error_code) +
-                                    " " + r.error_message.value_or(""));
-        }
-      }
+    if (has_leader(meta)) co_return ok();
+    if (attempt == 0 && is_missing(meta)) {
+      const kafka::client::new_topic wanted{topic_, 1, replication_factor_,
+                                            checkpoint_topic_configs};
+      auto created = co_await kafka::client::create_topic(destination_, wanted);
+      if (!created) co_return std::unexpected(std::move(created.error()));
     }
     co_await sleep_for(std::chrono::milliseconds(100));
   }
-  co_return std::unexpected(topic_ + " has no leader");
+  co_return std::unexpected(
+      error(errc::no_leader, "Metadata", "no leader yet").on(destination_.role()).at(topic_, 0));
 }
 
-asio::awaitable<std::expected<void, std::string>> checkpoint_store::load() {
+asio::awaitable<result<void>> checkpoint_store::load() {
   if (auto ready = co_await ensure_topic(); !ready) co_return ready;
   co_return co_await read_all();
 }
 
-asio::awaitable<std::expected<void, std::string>> checkpoint_store::load_if_present() {
+asio::awaitable<result<void>> checkpoint_store::load_if_present() {
   const std::vector<std::string> topics{topic_};
   auto refreshed = co_await destination_.refresh_metadata(topics);
-  if (!refreshed) co_return std::unexpected(refreshed.error().message());
-  const auto* meta = destination_.topic(topic_);
-  if (meta == nullptr ||
-      meta->error == static_cast<int16_t>(kafka::error_code::unknown_topic_or_partition)) {
+  if (!refreshed) co_return std::unexpected(std::move(refreshed.error()));
+  if (is_missing(destination_.topic(topic_))) {
     loaded_.clear();
-    co_return std::expected<void, std::string>{};
+    co_return ok();
   }
   co_return co_await read_all();
 }
 
-asio::awaitable<std::expected<void, std::string>> checkpoint_store::read_all() {
-  using api = kafka::msg::fetch_api;
-  using fetch_topic = decltype(kafka::msg::fetch_request::topics)::value_type;
-  using fetch_partition = decltype(fetch_topic::partitions)::value_type;
+asio::awaitable<result<void>> checkpoint_store::read_all() {
   // Read into a copy and swap at the end: a reader meanwhile (or a second
   // load running at the same time) never sees half a topic.
   std::map<std::string, std::string> read;
   int64_t offset = 0;
-  int32_t max_bytes = 1 << 20;
+  int32_t max_bytes = first_read_bytes;
+  auto failed = [&](error e) { return std::unexpected(std::move(e.within(read_call))); };
   while (true) {
-    const auto* meta = destination_.topic(topic_);
-    if (meta == nullptr || meta->partitions.empty() || meta->partitions[0].leader < 0) {
-      co_return std::unexpected(topic_ + " has no leader");
-    }
-    kafka::msg::fetch_request request;
-    request.max_wait_ms = 0;
-    request.min_bytes = 0;
-    request.max_bytes = max_bytes;
-    request.isolation_level = 0;
-    fetch_topic t;
-    t.topic = topic_;
-    t.topic_id = meta->topic_id;
-    fetch_partition p;
-    p.partition = 0;
-    p.fetch_offset = offset;
-    p.partition_max_bytes = max_bytes;
-    t.partitions.push_back(p);
-    request.topics.push_back(std::move(t));
-    auto reply = co_await destination_.send_to<api>(meta->partitions[0].leader, request);
-    if (!reply) co_return std::unexpected("reading checkpoints: " + reply.error().message());
-    if (reply->body.responses.empty() || reply->body.responses[0].partitions.empty()) {
-      co_return std::unexpected("reading checkpoints: empty Fetch response");
-    }
-    auto& pd = reply->body.responses[0].partitions[0];
-    if (pd.error_code == static_cast<int16_t>(kafka::error_code::offset_out_of_range) &&
-        pd.log_start_offset > offset) {
-      offset = pd.log_start_offset;
-      continue;
-    }
-    if (pd.error_code != 0)
-      co_return std::unexpected("reading checkpoints: " + code_text(pd.error_code));
-    if (offset >= pd.high_watermark) break;
-    if (!pd.records || pd.records->empty()) {
-      co_return std::unexpected("reading checkpoints: no records below the high watermark");
-    }
-    auto* begin = const_cast<std::byte*>(pd.records->data());
-    kafka::batch_reader reader(std::span<std::byte>(begin, pd.records->size()));
-    const int64_t before = offset;
-    while (true) {
-      auto next = reader.next();
-      if (!next) co_return std::unexpected("corrupt checkpoint batch: " + next.error().message);
-      if (!*next) break;
-      const auto& batch = **next;
-      if (batch.last_offset() < offset) continue;
-      if (!batch.crc_valid()) co_return std::unexpected("checkpoint batch fails its CRC");
-      auto records = kafka::decode_records(batch);
-      if (!records)
-        co_return std::unexpected("corrupt checkpoint records: " + records.error().message);
-      for (const auto& r : records->records) {
-        if (batch.base_offset() + r.offset_delta < offset || !r.key) continue;
-        if (r.value) {
-          read[as_string(r.key)] = as_string(r.value);
-        } else {
-          read.erase(as_string(r.key));
-        }
+    auto fetched = co_await kafka::client::fetch_partition(
+        destination_, topic_, 0, offset, max_bytes, kafka::client::isolation::read_uncommitted);
+    if (!fetched) co_return failed(std::move(fetched.error()));
+    if (fetched->out_of_range) {
+      // Compaction or retention removed the start: read from where the log begins now.
+      if (fetched->log_start_offset > offset) {
+        offset = fetched->log_start_offset;
+        continue;
       }
-      offset = batch.last_offset() + 1;
+      co_return failed(error(kafka::error_code::offset_out_of_range, "Fetch")
+                           .on(destination_.role())
+                           .at(topic_, 0));
     }
+    if (offset >= fetched->high_watermark) break;
+    if (fetched->records.empty()) {
+      co_return std::unexpected(
+          error(errc::empty_response, read_call, "no records below the high watermark")
+              .on(destination_.role())
+              .at(topic_, 0));
+    }
+    auto next = apply_batches(fetched->records, offset, read);
+    if (!next)
+      co_return std::unexpected(std::move(next.error()).on(destination_.role()).at(topic_, 0));
     // A batch larger than the limit came back cut off: ask for more.
-    if (offset == before) max_bytes *= 2;
-    if (max_bytes > (256 << 20)) co_return std::unexpected("checkpoint batch too large");
+    if (*next == offset) max_bytes *= 2;
+    offset = *next;
+    if (max_bytes > max_read_bytes)
+      co_return std::unexpected(error(errc::too_large, read_call, "checkpoint batch too large")
+                                    .on(destination_.role())
+                                    .at(topic_, 0));
   }
   loaded_ = std::move(read);
-  co_return std::expected<void, std::string>{};
+  co_return ok();
 }
 
-asio::awaitable<std::expected<void, std::string>> checkpoint_store::write(
+asio::awaitable<result<void>> checkpoint_store::write(
     const std::vector<std::pair<std::string, std::string>>& entries) {
-  if (entries.empty()) co_return std::expected<void, std::string>{};
+  if (entries.empty()) co_return ok();
   std::vector<kafka::record_to_write> records;
   records.reserve(entries.size());
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -198,43 +182,19 @@ asio::awaitable<std::expected<void, std::string>> checkpoint_store::write(
     records.push_back(r);
   }
   auto batch = kafka::build_batch(kafka::compression_codec::lz4, now, records);
-  if (!batch) co_return std::unexpected("cannot build checkpoint batch: " + batch.error().message);
-  auto owner = std::make_shared<kafka::byte_vector>(std::move(*batch));
-
-  const auto* meta = destination_.topic(topic_);
-  if (meta == nullptr || meta->partitions.empty() || meta->partitions[0].leader < 0) {
-    if (auto ready = co_await ensure_topic(); !ready) co_return ready;
-    meta = destination_.topic(topic_);
+  if (!batch) {
+    co_return std::unexpected(error(errc::invalid_argument, write_call,
+                                    "cannot build checkpoint batch: " + batch.error().message));
   }
-  using api = kafka::msg::produce_api;
-  using topic_data = decltype(kafka::msg::produce_request::topic_data)::value_type;
-  using partition_data = decltype(topic_data::partition_data)::value_type;
-  kafka::msg::produce_request request;
-  request.acks = -1;
-  request.timeout_ms = 30000;
-  topic_data t;
-  t.name = topic_;
-  t.topic_id = meta->topic_id;
-  partition_data pd;
-  pd.index = 0;
-  pd.records = kafka::bytes_view(owner->data(), owner->size());
-  t.partition_data.push_back(std::move(pd));
-  request.topic_data.push_back(std::move(t));
-  auto reply = co_await destination_.send_to<api>(meta->partitions[0].leader, request, owner);
-  if (!reply) {
-    destination_.invalidate_leader(topic_, 0);
-    co_return std::unexpected("writing checkpoints: " + reply.error().message());
+  auto owner = std::make_shared<const kafka::byte_vector>(std::move(*batch));
+  if (!destination_.leader_of(topic_, 0)) {
+    if (auto ready = co_await ensure_topic(); !ready)
+      co_return std::unexpected(std::move(ready.error()).within(write_call));
   }
-  for (const auto& tr : reply->body.responses) {
-    for (const auto& pr : tr.partition_responses) {
-      if (pr.error_code != 0) {
-        destination_.invalidate_leader(topic_, 0);
-        co_return std::unexpected("writing checkpoints: " + code_text(pr.error_code) + " " +
-                                  pr.error_message.value_or(""));
-      }
-    }
-  }
-  co_return std::expected<void, std::string>{};
+  // produce_batch forgets the leader when it fails: the next write asks again.
+  auto written = co_await kafka::client::produce_batch(destination_, topic_, 0, owner);
+  if (!written) co_return std::unexpected(std::move(written.error()).within(write_call));
+  co_return ok();
 }
 
 }  // namespace klink::offsets

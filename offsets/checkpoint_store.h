@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <expected>
 #include <map>
 #include <string>
 #include <string_view>
@@ -13,6 +12,7 @@
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
+#include "kafka/error.h"
 
 namespace klink::offsets {
 
@@ -21,8 +21,8 @@ inline constexpr std::string_view checkpoint_topic = "__klink_offsets";
 
 std::string checkpoint_key(std::string_view link, std::string_view topic, int32_t partition);
 
-// Reads and writes the checkpoint topic with klink's own client.
-// Lives on its link's executor.
+// Reads and writes the checkpoint topic through the client layer
+// (kafka/client: CreateTopics, Fetch, Produce). Lives on its link's executor.
 class checkpoint_store {
  public:
   // `topic`: the compacted topic on the destination holding the entries
@@ -33,10 +33,10 @@ class checkpoint_store {
   const std::string& topic() const { return topic_; }
 
   // Creates the topic when it is missing, then reads every checkpoint in it.
-  asio::awaitable<std::expected<void, std::string>> load();
+  asio::awaitable<result<void>> load();
   // Reads the topic when it exists; a missing one reads as empty and is not
   // created (for a cluster klink only reads from, such as a link's source).
-  asio::awaitable<std::expected<void, std::string>> load_if_present();
+  asio::awaitable<result<void>> load_if_present();
 
   // The last checkpoint written under `key`, if any.
   const std::string* find(const std::string& key) const;
@@ -45,12 +45,12 @@ class checkpoint_store {
 
   // Writes the entries as one batch with acks=all; returns once the
   // destination acknowledged them. Compaction keeps the newest per key.
-  asio::awaitable<std::expected<void, std::string>> write(
+  asio::awaitable<result<void>> write(
       const std::vector<std::pair<std::string, std::string>>& entries);
 
  private:
-  asio::awaitable<std::expected<void, std::string>> ensure_topic();
-  asio::awaitable<std::expected<void, std::string>> read_all();
+  asio::awaitable<result<void>> ensure_topic();
+  asio::awaitable<result<void>> read_all();
 
   kafka::cluster& destination_;
   int16_t replication_factor_;

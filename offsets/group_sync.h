@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "kafka/asio.h"
+#include "kafka/client/groups.h"
 #include "kafka/cluster.h"
+#include "kafka/error.h"
 
 namespace klink::offsets {
 
@@ -39,13 +41,7 @@ class group_filter {
 };
 
 // A consumer group's committed offset of one partition.
-struct committed_offset {
-  std::string topic;
-  int32_t partition = 0;
-  int64_t offset = -1;
-  std::optional<std::string> metadata;
-  friend bool operator==(const committed_offset&, const committed_offset&) = default;
-};
+using committed_offset = kafka::client::committed_offset;
 
 using translate_fn = std::function<std::optional<int64_t>(
     const std::string& topic, int32_t partition, int64_t source_offset)>;
@@ -72,7 +68,7 @@ commit_plan plan_commits(const std::vector<committed_offset>& source,
 
 // A group's committed offsets on every topic (FindCoordinator, OffsetFetch);
 // empty when the cluster knows no such group.
-asio::awaitable<std::expected<std::vector<committed_offset>, std::string>> fetch_committed_offsets(
+asio::awaitable<result<std::vector<committed_offset>>> fetch_committed_offsets(
     kafka::cluster& cluster, const std::string& group);
 
 // Classic group states in which no member holds partitions.
@@ -86,7 +82,9 @@ struct sync_result {
   int64_t groups_failed = 0;
   int64_t partitions_committed = 0;
   int64_t partitions_untranslatable = 0;
-  std::vector<std::string> errors;  // one per failed group, or for the listing
+  // One per failed group, or for the listing: text, because the result is
+  // written into HTTP answers and persisted records as it is.
+  std::vector<std::string> errors;
 };
 
 struct group_sync_options {
@@ -95,7 +93,8 @@ struct group_sync_options {
   rename_fn mirror_topic;  // empty: mirrors carry their source topic's name
 };
 
-// Periodically translates and commits source group offsets on the destination.
+// Periodically translates and commits source group offsets on the destination,
+// through the client layer's group calls (kafka/client/groups.h).
 // Lives on its link's single-threaded executor. It refreshes the clusters'
 // broker lists (never their topics) at each pass, so it may be given clusters
 // of its own.

@@ -36,6 +36,12 @@ void put_varint(std::string& out, uint64_t value) {
   out.push_back(static_cast<char>(value));
 }
 
+// Every way a checkpoint can fail to parse is the same condition for the
+// caller (klink cannot resume from it); `what` says which check refused it.
+std::unexpected<error> unreadable(std::string what) {
+  return std::unexpected(error(errc::unreadable_state, "offset map", std::move(what)));
+}
+
 class reader {
  public:
   explicit reader(std::string_view in) : in_(in) {}
@@ -43,25 +49,24 @@ class reader {
   std::size_t remaining() const { return in_.size() - pos_; }
 
   // A canonical varint holding a value in [0, INT64_MAX].
-  std::expected<int64_t, std::string> varint(const char* field) {
+  result<int64_t> varint(const char* field) {
     uint64_t value = 0;
     for (std::size_t i = 0; i < max_varint_size; ++i) {
-      if (pos_ == in_.size()) return std::unexpected(std::string("truncated ") + field);
+      if (pos_ == in_.size()) return unreadable(std::string("truncated ") + field);
       const auto byte = static_cast<uint8_t>(in_[pos_++]);
       const uint64_t bits = byte & 0x7f;
       // The 10th byte may only contribute bit 63, which INT64_MAX excludes.
       if (i == max_varint_size - 1 && bits != 0)
-        return std::unexpected(std::string(field) + " out of range");
+        return unreadable(std::string(field) + " out of range");
       value |= bits << (7 * i);
       if ((byte & 0x80) == 0) {
-        if (byte == 0 && i > 0)
-          return std::unexpected(std::string(field) + " not minimally encoded");
+        if (byte == 0 && i > 0) return unreadable(std::string(field) + " not minimally encoded");
         if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-          return std::unexpected(std::string(field) + " out of range");
+          return unreadable(std::string(field) + " out of range");
         return static_cast<int64_t>(value);
       }
     }
-    return std::unexpected(std::string(field) + " varint too long");
+    return unreadable(std::string(field) + " varint too long");
   }
 
  private:
@@ -193,63 +198,59 @@ std::string offset_map::serialize() const {
   return out;
 }
 
-std::expected<offset_map, std::string> offset_map::deserialize(std::string_view bytes,
-                                                               std::size_t max_entries) {
-  using std::unexpected;
-  if (bytes.size() < magic.size() + 1 + checksum_size)
-    return unexpected("offset map: truncated header");
-  if (bytes.substr(0, magic.size()) != magic) return unexpected("offset map: bad magic");
+result<offset_map> offset_map::deserialize(std::string_view bytes, std::size_t max_entries) {
+  if (bytes.size() < magic.size() + 1 + checksum_size) return unreadable("truncated header");
+  if (bytes.substr(0, magic.size()) != magic) return unreadable("bad magic");
   const auto version = static_cast<uint8_t>(bytes[magic.size()]);
   if (version != format_version)
-    return unexpected("offset map: unsupported version " + std::to_string(version));
+    return unreadable("unsupported version " + std::to_string(version));
   const std::string_view covered = bytes.substr(0, bytes.size() - checksum_size);
   uint32_t stored_crc = 0;
   for (std::size_t i = 0; i < checksum_size; ++i)
     stored_crc |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[covered.size() + i])) << (8 * i);
-  if (stored_crc != detail::crc32c(covered)) return unexpected("offset map: checksum mismatch");
+  if (stored_crc != detail::crc32c(covered)) return unreadable("checksum mismatch");
 
   reader in(covered.substr(magic.size() + 1));
-  auto fail = [](std::string what) { return unexpected("offset map: " + std::move(what)); };
-
   offset_map map;
   map.max_entries_ = std::max<std::size_t>(max_entries, 1);
   auto floor = in.varint("floor");
-  if (!floor) return fail(floor.error());
+  if (!floor) return std::unexpected(std::move(floor.error()));
   auto count = in.varint("entry count");
-  if (!count) return fail(count.error());
+  if (!count) return std::unexpected(std::move(count.error()));
   // Each entry takes at least 3 bytes: bound the allocation by the input.
-  if (static_cast<uint64_t>(*count) > in.remaining() / 3) return fail("entry count exceeds input");
+  if (static_cast<uint64_t>(*count) > in.remaining() / 3)
+    return unreadable("entry count exceeds input");
   map.floor_ = *floor;
   map.segments_.reserve(static_cast<std::size_t>(*count));
   int64_t source_end = *floor;
   int64_t destination_end = 0;
   for (int64_t i = 0; i < *count; ++i) {
     auto source_gap = in.varint("source gap");
-    if (!source_gap) return fail(source_gap.error());
+    if (!source_gap) return std::unexpected(std::move(source_gap.error()));
     auto destination_gap = in.varint("destination gap");
-    if (!destination_gap) return fail(destination_gap.error());
+    if (!destination_gap) return std::unexpected(std::move(destination_gap.error()));
     auto length = in.varint("length");
-    if (!length) return fail(length.error());
-    if (*length == 0) return fail("empty entry");
+    if (!length) return std::unexpected(std::move(length.error()));
+    if (*length == 0) return unreadable("empty entry");
     // Contiguous on both sides would have been merged when recorded.
-    if (i > 0 && *source_gap == 0 && *destination_gap == 0) return fail("unmerged entries");
+    if (i > 0 && *source_gap == 0 && *destination_gap == 0) return unreadable("unmerged entries");
     offset_segment s{};
     if (add_overflows(source_end, *source_gap, s.source_start) ||
         add_overflows(destination_end, *destination_gap, s.destination_start) ||
         add_overflows(s.source_start, *length, source_end) ||
         add_overflows(s.destination_start, *length, destination_end))
-      return fail("offset overflow");
+      return unreadable("offset overflow");
     s.length = *length;
     map.segments_.push_back(s);
   }
   auto source_tail = in.varint("source tail");
-  if (!source_tail) return fail(source_tail.error());
+  if (!source_tail) return std::unexpected(std::move(source_tail.error()));
   auto destination_tail = in.varint("destination tail");
-  if (!destination_tail) return fail(destination_tail.error());
+  if (!destination_tail) return std::unexpected(std::move(destination_tail.error()));
   if (add_overflows(source_end, *source_tail, map.source_next_) ||
       add_overflows(destination_end, *destination_tail, map.destination_next_))
-    return fail("offset overflow");
-  if (in.remaining() != 0) return fail("trailing bytes");
+    return unreadable("offset overflow");
+  if (in.remaining() != 0) return unreadable("trailing bytes");
   if (map.entry_count() > map.max_entries_) map.drop_oldest(map.entry_count() - map.max_entries_);
   return map;
 }

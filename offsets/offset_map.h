@@ -2,12 +2,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <expected>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "kafka/error.h"
 
 namespace klink::offsets {
 
@@ -91,8 +92,9 @@ class offset_map {
   // Versioned, varint-delta, checksummed form for a compacted checkpoint
   // topic. deserialize rejects anything serialize() could not have produced.
   std::string serialize() const;
-  static std::expected<offset_map, std::string> deserialize(
-      std::string_view bytes, std::size_t max_entries = default_max_entries);
+  // Fails with klink::errc::unreadable_state, the detail naming the check.
+  static result<offset_map> deserialize(std::string_view bytes,
+                                        std::size_t max_entries = default_max_entries);
 
  private:
   offset_map() = default;

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
@@ -50,9 +52,12 @@ error answer_error(const cluster& c, int16_t code, const std::optional<std::stri
 
 // Sends the request `build(version)` makes, in the newest version of Api in
 // [min, max] (clamped to what klink generated) that the broker at `to` speaks.
+// `keepalive` owns bytes the request references without copying (a Produce's
+// records) until the request is written, even if the caller is gone by then.
 template <class Api, class Build>
-asio::awaitable<result<response<typename Api::response>>> send(cluster& c, target to, int16_t min,
-                                                               int16_t max, Build build) {
+asio::awaitable<result<response<typename Api::response>>> send(
+    cluster& c, target to, int16_t min, int16_t max, Build build,
+    std::shared_ptr<const void> keepalive = {}) {
   using reply = result<response<typename Api::response>>;
   result<std::shared_ptr<connection>> conn;
   if (to.where == target::kind::node) {
@@ -72,7 +77,7 @@ asio::awaitable<result<response<typename Api::response>>> send(cluster& c, targe
                             .on(c.role())));
   }
   const typename Api::request request = build(*version);
-  auto answer = co_await (*conn)->template send<Api>(request, {}, version);
+  auto answer = co_await (*conn)->template send<Api>(request, std::move(keepalive), version);
   if (!answer) {
     error failed = std::move(answer.error());
     failed.call = Api::name;

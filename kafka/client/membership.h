@@ -42,7 +42,8 @@ struct join_result {
 // JoinGroup on the coordinator. `member_id` is this member's id ("" the
 // first time) and is updated whenever the coordinator names one: JoinGroup
 // v4+ first answers MEMBER_ID_REQUIRED with an id, and the call then joins
-// again with it.
+// again with it (once: a second MEMBER_ID_REQUIRED is returned as the error,
+// with `member_id` updated, for the caller to join again).
 asio::awaitable<result<join_result>> join_group(cluster& c, int32_t coordinator,
                                                 const join_request& request,
                                                 std::string& member_id);

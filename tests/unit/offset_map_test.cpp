@@ -280,7 +280,7 @@ TEST(OffsetMapSerialize, RoundTripsEmptyAndLargeOffsets) {
     }
     const std::string bytes = map.serialize();
     auto back = offset_map::deserialize(bytes);
-    ASSERT_TRUE(back.has_value()) << back.error();
+    ASSERT_TRUE(back.has_value()) << back.error().message();
     EXPECT_EQ(back->serialize(), bytes);
     EXPECT_EQ(back->exact_from(), map.exact_from());
     EXPECT_EQ(back->mirrored_source_offset(), map.mirrored_source_offset());
@@ -306,7 +306,7 @@ TEST(OffsetMapSerialize, DeserializeAppliesTheCap) {
     ASSERT_TRUE(map.record_gap(i * 11 + 11));
   }
   auto back = offset_map::deserialize(map.serialize(), 4);
-  ASSERT_TRUE(back.has_value()) << back.error();
+  ASSERT_TRUE(back.has_value()) << back.error().message();
   EXPECT_EQ(back->entry_count(), 4u);
   EXPECT_EQ(back->exact_from(), 65);
   EXPECT_EQ(back->translate(64), std::nullopt);
@@ -355,7 +355,7 @@ std::string forge(std::string body, uint8_t version = 1) {
 
 std::string error_of(const std::string& bytes) {
   auto r = offset_map::deserialize(bytes);
-  return r ? std::string("accepted") : r.error();
+  return r ? std::string("accepted") : r.error().message();
 }
 
 TEST(OffsetMapSerialize, StructuralChecks) {
@@ -523,7 +523,7 @@ TEST(OffsetMapProperty, RandomEventSequencesMatchBruteForce) {
       } else if (kind < 93) {  // checkpoint and resume from it
         const std::string bytes = map.serialize();
         auto back = offset_map::deserialize(bytes, map.max_entries());
-        ASSERT_TRUE(back.has_value()) << where << ": " << back.error();
+        ASSERT_TRUE(back.has_value()) << where << ": " << back.error().message();
         ASSERT_EQ(back->serialize(), bytes) << where;
         map = std::move(*back);
         check_against_model(map, m, source_next, lowest_promised, small_cap, where + " resumed");
@@ -549,7 +549,7 @@ TEST(OffsetMapProperty, RandomEventSequencesMatchBruteForce) {
 
     const std::string bytes = map.serialize();
     auto back = offset_map::deserialize(bytes, cap);
-    ASSERT_TRUE(back.has_value()) << where << ": " << back.error();
+    ASSERT_TRUE(back.has_value()) << where << ": " << back.error().message();
     check_against_model(*back, m, source_next, lowest_promised, small_cap, where + " round trip");
     // Cut the checkpoint anywhere: rejected, never a crash.
     ASSERT_FALSE(offset_map::deserialize(bytes.substr(0, pick(0, bytes.size() - 1))).has_value())

@@ -165,7 +165,7 @@ TEST(partition_assignor_blobs, metadata_round_trips_in_order) {
   member_metadata m{"host-1:4242", 7, {{"b", 3}, {"a", 1}, {"b", 0}, {"b", 1}}};
   auto blob = encode_member_metadata(m);
   auto back = decode_member_metadata(blob);
-  ASSERT_TRUE(back) << back.error();
+  ASSERT_TRUE(back) << back.error().message();
   EXPECT_EQ(*back, m);
   const std::string text(reinterpret_cast<const char*>(blob.data()), blob.size());
   EXPECT_NE(text.find("\"v\":1"), std::string::npos) << text;
@@ -174,7 +174,7 @@ TEST(partition_assignor_blobs, metadata_round_trips_in_order) {
 TEST(partition_assignor_blobs, assignment_round_trips) {
   member_assignment a{12, "klink-member-1-uuid", {{"t", 0}, {"t", 5}, {"u", 2}}};
   auto back = decode_member_assignment(encode_member_assignment(a));
-  ASSERT_TRUE(back) << back.error();
+  ASSERT_TRUE(back) << back.error().message();
   EXPECT_EQ(*back, a);
 }
 
@@ -183,7 +183,7 @@ TEST(partition_assignor_blobs, newer_version_with_unknown_fields_is_read) {
       R"({"v":3,"generation":4,"leader":"L","partitions":[["t",[1,2]]],"future":{"x":1}})";
   auto back = decode_member_assignment(
       kafka::bytes_view(reinterpret_cast<const std::byte*>(text.data()), text.size()));
-  ASSERT_TRUE(back) << back.error();
+  ASSERT_TRUE(back) << back.error().message();
   EXPECT_EQ(back->generation, 4);
   EXPECT_EQ(back->partitions, (std::vector<topic_partition>{{"t", 1}, {"t", 2}}));
 }

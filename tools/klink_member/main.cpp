@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
           std::string state;
           auto members = co_await member.describe(&state);
           if (!members) {
-            std::cerr << "klink_member: " << members.error() << "\n";
+            std::cerr << "klink_member: " << members.error().message() << "\n";
             status = 1;
           } else {
             json list = json::array();
