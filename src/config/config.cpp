@@ -20,33 +20,9 @@
 
 #include <toml++/toml.h>
 
+#include "config/toml_reader.h"
+
 namespace klink::config {
-
-namespace {
-
-std::string format_error(const std::string& file, std::uint32_t line, std::uint32_t column,
-                         const std::string& key, const std::string& message) {
-  std::string out = file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
-  if (!key.empty()) out += key + ": ";
-  out += message;
-  return out;
-}
-
-}  // namespace
-
-config_error::config_error(std::string file, std::uint32_t line, std::uint32_t column,
-                           std::string key, std::string message)
-    : std::runtime_error(format_error(file, line, column, key, message)),
-      file_(std::move(file)),
-      line_(line),
-      column_(column),
-      key_(std::move(key)),
-      message_(std::move(message)) {}
-
-config_error::config_error(std::string file, std::string message)
-    : std::runtime_error(file + ": " + message),
-      file_(std::move(file)),
-      message_(std::move(message)) {}
 
 topic_filter::topic_filter(std::vector<std::string> include, std::vector<std::string> exclude)
     : include_(std::move(include)), exclude_(std::move(exclude)) {
@@ -221,130 +197,22 @@ namespace {
 constexpr std::int64_t kib = 1024;
 constexpr std::int64_t gib = 1024 * 1024 * 1024;
 
-std::string in_quotes(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      out += "\\x";
-      constexpr char hex[] = "0123456789abcdef";
-      out += hex[(c >> 4) & 0xf];
-      out += hex[c & 0xf];
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
+using detail::edit_distance;
+using detail::in_quotes;
+using detail::position_of;
+using detail::scope;
+using detail::type_name;
 
-std::string_view type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j)
-    row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-using known_keys = std::initializer_list<std::string_view>;
-
-std::string join(known_keys keys) {
-  std::string out;
-  for (auto k : keys) {
-    if (!out.empty()) out += ", ";
-    out += k;
-  }
-  return out;
-}
-
-// A table being read, with the dotted path used in messages and the position
-// to blame when a required key is missing from it.
-struct scope {
-  const toml::table& table;
-  std::string path;
-  toml::source_position pos;
-
-  std::string child(std::string_view key) const {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-};
-
-// Walks the parsed document and turns it into a config, failing on the first
-// problem with a message that says where it is and what to write instead.
-class reader {
+// Walks the parsed document and turns it into a config, with the primitives
+// of toml_reader.
+// Owned by whoever calls the loader (config parsing is single-threaded).
+class reader : public detail::toml_reader {
  public:
-  explicit reader(std::string file) : file_(std::move(file)) {}
+  using toml_reader::toml_reader;
 
   config read(const toml::table& root);
 
  private:
-  [[noreturn]] void fail(toml::source_position at, const std::string& key,
-                         std::string message) const {
-    if (at.line == 0) at = {1, 1};
-    throw config_error(file_, at.line, at.column, key, std::move(message));
-  }
-  [[noreturn]] void fail(const toml::node& at, const std::string& key, std::string message) const {
-    fail(at.source().begin, key, std::move(message));
-  }
-
-  toml::source_position position_of(const toml::node& n, toml::source_position fallback) const {
-    return n.source().begin.line == 0 ? fallback : n.source().begin;
-  }
-
-  void check_keys(const scope& s, known_keys known) const;
-  const toml::node* find(const scope& s, std::string_view key) const { return s.table.get(key); }
-
-  std::optional<scope> table(const scope& s, std::string_view key, std::string_view hint) const;
-  scope required_table(const scope& s, std::string_view key, std::string_view hint) const;
-
-  std::optional<std::string> string(const scope& s, std::string_view key) const;
-  std::optional<bool> boolean(const scope& s, std::string_view key) const;
-  std::optional<std::int64_t> integer(const scope& s, std::string_view key, std::int64_t lo,
-                                      std::int64_t hi, std::string_view range_hint) const;
-  std::vector<std::string> string_array(const scope& s, std::string_view key, bool required,
-                                        std::string_view hint) const;
-  template <typename E>
-  std::optional<E> one_of(const scope& s, std::string_view key,
-                          std::initializer_list<std::pair<std::string_view, E>> choices) const;
-
-  // A file the daemon will read: relative to the config's folder, readable,
-  // not a directory. Its content is never printed.
-  std::string readable_file(const scope& s, std::string_view key) const;
   tls_config read_tls(const scope& cluster) const;
   sasl_config read_sasl(const scope& cluster) const;
   std::optional<admin_tls_config> read_admin_tls(const scope& admin) const;
@@ -369,149 +237,8 @@ class reader {
                     const std::vector<toml::source_position>& group_at) const;
   void check_patterns(const scope& s, std::string_view key,
                       const std::vector<std::string>& patterns, std::string_view subject) const;
-
-  std::string file_;
 };
 
-void reader::check_keys(const scope& s, known_keys known) const {
-  // Report the first unknown key in document order, not map order.
-  const toml::key* first = nullptr;
-  for (auto&& [k, v] : s.table) {
-    if (std::ranges::find(known, std::string_view(k.str())) != known.end()) continue;
-    if (first == nullptr || k.source().begin < first->source().begin) first = &k;
-  }
-  if (first == nullptr) return;
-
-  std::string_view best;
-  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
-  for (auto candidate : known) {
-    const auto d = edit_distance(first->str(), candidate);
-    if (d < best_distance) {
-      best_distance = d;
-      best = candidate;
-    }
-  }
-  std::string message = "unknown key; ";
-  if (best_distance <= std::max<std::size_t>(2, best.size() / 4)) {
-    message += "did you mean " + in_quotes(best) + "?";
-  } else {
-    message += "expected one of: " + join(known);
-  }
-  fail(first->source().begin.line != 0 ? first->source().begin : s.pos, s.child(first->str()),
-       std::move(message));
-}
-
-std::optional<scope> reader::table(const scope& s, std::string_view key,
-                                   std::string_view hint) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) return std::nullopt;
-  const toml::table* t = n->as_table();
-  if (t == nullptr) {
-    fail(*n, s.child(key),
-         "expected a table (" + std::string(hint) + "), got " + std::string(type_name(*n)));
-  }
-  return scope{*t, s.child(key), position_of(*t, s.pos)};
-}
-
-scope reader::required_table(const scope& s, std::string_view key, std::string_view hint) const {
-  auto t = table(s, key, hint);
-  if (!t) fail(s.pos, s.child(key), "missing required table; add " + std::string(hint));
-  return *t;
-}
-
-std::optional<std::string> reader::string(const scope& s, std::string_view key) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) return std::nullopt;
-  const auto* v = n->as_string();
-  if (v == nullptr) {
-    fail(*n, s.child(key), "expected a string, got " + std::string(type_name(*n)));
-  }
-  return v->get();
-}
-
-std::optional<bool> reader::boolean(const scope& s, std::string_view key) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) return std::nullopt;
-  const auto* v = n->as_boolean();
-  if (v == nullptr) {
-    std::string message = "expected a boolean, got " + std::string(type_name(*n));
-    if (n->is_string()) message += "; write true or false without quotes";
-    fail(*n, s.child(key), std::move(message));
-  }
-  return v->get();
-}
-
-std::optional<std::int64_t> reader::integer(const scope& s, std::string_view key, std::int64_t lo,
-                                            std::int64_t hi, std::string_view range_hint) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) return std::nullopt;
-  const auto* v = n->as_integer();
-  if (v == nullptr) {
-    std::string message = "expected an integer, got " + std::string(type_name(*n));
-    if (n->is_string()) message += "; write the number without quotes";
-    fail(*n, s.child(key), std::move(message));
-  }
-  const std::int64_t value = v->get();
-  if (value < lo || value > hi) {
-    std::string message = std::to_string(value) + " is out of range; expected " +
-                          std::to_string(lo) + ".." + std::to_string(hi);
-    if (!range_hint.empty()) message += " (" + std::string(range_hint) + ")";
-    fail(*n, s.child(key), std::move(message));
-  }
-  return value;
-}
-
-std::vector<std::string> reader::string_array(const scope& s, std::string_view key, bool required,
-                                              std::string_view hint) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) {
-    if (required) {
-      fail(s.pos, s.child(key), "missing required key; add " + std::string(hint));
-    }
-    return {};
-  }
-  const toml::array* a = n->as_array();
-  if (a == nullptr) {
-    fail(*n, s.child(key),
-         "expected an array of strings, got " + std::string(type_name(*n)) + "; write " +
-             std::string(hint));
-  }
-  if (required && a->empty()) {
-    fail(*n, s.child(key), "must not be empty; add " + std::string(hint));
-  }
-  std::vector<std::string> out;
-  out.reserve(a->size());
-  for (std::size_t i = 0; i < a->size(); ++i) {
-    const toml::node& e = *a->get(i);
-    const std::string path = s.child(key) + "[" + std::to_string(i) + "]";
-    const auto* v = e.as_string();
-    if (v == nullptr) {
-      fail(position_of(e, n->source().begin), path,
-           "expected a string, got " + std::string(type_name(e)));
-    }
-    out.push_back(v->get());
-  }
-  return out;
-}
-
-template <typename E>
-std::optional<E> reader::one_of(
-    const scope& s, std::string_view key,
-    std::initializer_list<std::pair<std::string_view, E>> choices) const {
-  auto value = string(s, key);
-  if (!value) return std::nullopt;
-  for (const auto& [name, e] : choices) {
-    if (*value == name) return e;
-  }
-  std::string names;
-  for (const auto& [name, e] : choices) {
-    if (!names.empty()) names += ", ";
-    names += name;
-  }
-  fail(*find(s, key), s.child(key), "expected one of: " + names + "; got " + in_quotes(*value));
-}
-
-// Parses "host:port" or "[ipv6]:port". Returns an error message, or nothing on success.
 std::optional<std::string> parse_host_port(std::string_view text, bool allow_port_zero,
                                            std::string& host, std::uint16_t& port) {
   const std::string example = allow_port_zero ? "\"127.0.0.1:8083\"" : "\"127.0.0.1:9092\"";
@@ -568,21 +295,6 @@ std::optional<std::string> parse_host_port(std::string_view text, bool allow_por
   host = std::string(host_part);
   port = static_cast<std::uint16_t>(value);
   return std::nullopt;
-}
-
-std::string reader::readable_file(const scope& s, std::string_view key) const {
-  const toml::node& at = *find(s, key);
-  auto name = string(s, key);
-  if (name->empty()) fail(at, s.child(key), "must not be empty; remove the key or name a file");
-  std::filesystem::path path(*name);
-  if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
-  std::ifstream in(path);
-  if (!in || std::filesystem::is_directory(path)) {
-    fail(at, s.child(key),
-         "cannot read " + in_quotes(path.string()) + ": " +
-             (std::filesystem::exists(path) ? "permission denied or not a file" : "no such file"));
-  }
-  return path.string();
 }
 
 tls_config reader::read_tls(const scope& cluster) const {
@@ -701,8 +413,7 @@ admin_config reader::read_admin(const scope& root) const {
     if (tokens->empty())
       fail(at, s->child("tokens_file"),
            "must not be empty; remove the key to serve /v1 without tokens");
-    std::filesystem::path path(*tokens);
-    if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
+    const std::filesystem::path path = config_relative(*tokens);
     // Checked here so that `klink validate` and `klink run` both refuse a
     // tokens file the daemon could not use; the tokens themselves are never printed.
     std::ifstream in(path);
@@ -1129,7 +840,7 @@ config reader::read(const toml::table& root_table) {
   scope root{root_table, "", position_of(root_table, {1, 1})};
   check_keys(root, {"log", "admin", "links"});
   config out;
-  out.source_file = file_;
+  out.source_file = file();
   out.log = read_log(root);
   out.admin = read_admin(root);
 
