@@ -20,6 +20,7 @@
 
 #include <toml++/toml.h>
 
+#include "config/sections.h"
 #include "config/toml_reader.h"
 
 namespace klink::config {
@@ -213,15 +214,9 @@ class reader : public detail::toml_reader {
   config read(const toml::table& root);
 
  private:
-  tls_config read_tls(const scope& cluster) const;
-  sasl_config read_sasl(const scope& cluster) const;
-  std::optional<admin_tls_config> read_admin_tls(const scope& admin) const;
-
   log_config read_log(const scope& root) const;
   admin_config read_admin(const scope& root) const;
   link_config read_link(const scope& s) const;
-  cluster_config read_cluster(const scope& link, std::string_view key, bool destination,
-                              const std::string& link_name) const;
   void read_topics(const scope& link, link_config& out) const;
   std::string read_prefix(const scope& topics) const;
   std::vector<std::string> read_sync_configs(const scope& topics) const;
@@ -238,146 +233,6 @@ class reader : public detail::toml_reader {
   void check_patterns(const scope& s, std::string_view key,
                       const std::vector<std::string>& patterns, std::string_view subject) const;
 };
-
-std::optional<std::string> parse_host_port(std::string_view text, bool allow_port_zero,
-                                           std::string& host, std::uint16_t& port) {
-  const std::string example = allow_port_zero ? "\"127.0.0.1:8083\"" : "\"127.0.0.1:9092\"";
-  if (text.empty()) return "empty address; expected host:port, e.g. " + example;
-  std::string_view host_part;
-  std::string_view port_part;
-  if (text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos) {
-      return in_quotes(text) + " has no closing ']'; write IPv6 addresses as \"[::1]:9092\"";
-    }
-    host_part = text.substr(1, close - 1);
-    if (host_part.empty()) return in_quotes(text) + " has an empty host";
-    for (char c : host_part) {
-      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.' && c != '%') {
-        return in_quotes(text) + " is not a valid IPv6 address in brackets";
-      }
-    }
-    const auto rest = text.substr(close + 1);
-    if (rest.empty() || rest.front() != ':') {
-      return in_quotes(text) + " has no port; expected \"[host]:port\", e.g. \"[::1]:9092\"";
-    }
-    port_part = rest.substr(1);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) {
-      return in_quotes(text) + " has no port; expected host:port, e.g. " + example;
-    }
-    host_part = text.substr(0, colon);
-    port_part = text.substr(colon + 1);
-    if (host_part.find(':') != std::string_view::npos) {
-      return in_quotes(text) + " looks like an IPv6 address; put it in brackets, e.g. \"[" +
-             std::string(host_part) + "]:" + std::string(port_part) + "\"";
-    }
-    if (host_part.empty()) {
-      return in_quotes(text) + " has an empty host; expected host:port, e.g. " + example;
-    }
-    for (char c : host_part) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
-        return in_quotes(text) + " has an invalid character " + in_quotes(std::string_view(&c, 1)) +
-               " in the host; expected a hostname or an IP address";
-      }
-    }
-  }
-  unsigned value = 0;
-  const auto* first = port_part.data();
-  const auto* last = first + port_part.size();
-  const auto [ptr, ec] = std::from_chars(first, last, value);
-  const unsigned min_port = allow_port_zero ? 0 : 1;
-  if (port_part.empty() || ec != std::errc{} || ptr != last || value < min_port || value > 65535) {
-    return "port " + in_quotes(port_part) + " in " + in_quotes(text) + " is not a number in " +
-           std::to_string(min_port) + "..65535";
-  }
-  host = std::string(host_part);
-  port = static_cast<std::uint16_t>(value);
-  return std::nullopt;
-}
-
-tls_config reader::read_tls(const scope& cluster) const {
-  tls_config out;
-  auto s = table(cluster, "tls", "[" + cluster.path + ".tls]");
-  if (!s) return out;  // the system trust store, hostname verification on
-  check_keys(*s, {"ca_file", "cert_file", "key_file", "verify_hostname"});
-  if (find(*s, "ca_file")) out.ca_file = readable_file(*s, "ca_file");
-  if (find(*s, "cert_file")) out.cert_file = readable_file(*s, "cert_file");
-  if (find(*s, "key_file")) out.key_file = readable_file(*s, "key_file");
-  if (out.cert_file.empty() != out.key_file.empty()) {
-    const std::string_view given = out.cert_file.empty() ? "key_file" : "cert_file";
-    const std::string_view missing = out.cert_file.empty() ? "cert_file" : "key_file";
-    fail(*find(*s, given), s->child(given),
-         "a client certificate needs both cert_file and key_file; add " + std::string(missing));
-  }
-  out.verify_hostname = boolean(*s, "verify_hostname").value_or(out.verify_hostname);
-  return out;
-}
-
-sasl_config reader::read_sasl(const scope& cluster) const {
-  const std::string hint =
-      "[" + cluster.path + ".sasl] with mechanism, username and password_file or password_env";
-  scope s = required_table(cluster, "sasl", hint);
-  // Before the unknown-key check, so the message says why rather than "unknown key".
-  if (const auto* p = find(s, "password")) {
-    fail(*p, s.child("password"),
-         "passwords are not accepted in the config file; put it in a file (password_file = "
-         "\"path\") or an environment variable (password_env = \"NAME\")");
-  }
-  check_keys(s, {"mechanism", "username", "password_file", "password_env"});
-  sasl_config out;
-  auto mechanism = one_of<sasl_mechanism>(s, "mechanism",
-                                          {{"PLAIN", sasl_mechanism::plain},
-                                           {"SCRAM-SHA-256", sasl_mechanism::scram_sha_256},
-                                           {"SCRAM-SHA-512", sasl_mechanism::scram_sha_512}});
-  if (!mechanism) {
-    fail(s.pos, s.child("mechanism"),
-         "missing required key; add mechanism = \"SCRAM-SHA-512\" (or \"SCRAM-SHA-256\", "
-         "\"PLAIN\")");
-  }
-  out.mechanism = *mechanism;
-  auto username = string(s, "username");
-  if (!username || username->empty()) {
-    fail(username ? find(s, "username")->source().begin : s.pos, s.child("username"),
-         "missing required key; add username = \"...\"");
-  }
-  out.username = *username;
-  const bool has_file = find(s, "password_file") != nullptr;
-  const bool has_env = find(s, "password_env") != nullptr;
-  if (has_file == has_env) {
-    fail(has_file ? find(s, "password_env")->source().begin : s.pos, s.child("password_file"),
-         "give exactly one of password_file = \"path\" or password_env = \"VARIABLE\"");
-  }
-  if (has_file) {
-    out.password_file = readable_file(s, "password_file");
-  } else {
-    out.password_env = *string(s, "password_env");
-    const char* value = std::getenv(out.password_env.c_str());
-    if (out.password_env.empty() || value == nullptr || *value == '\0') {
-      fail(*find(s, "password_env"), s.child("password_env"),
-           "environment variable " + in_quotes(out.password_env) +
-               " is not set or empty; export it before starting klink");
-    }
-  }
-  return out;
-}
-
-std::optional<admin_tls_config> reader::read_admin_tls(const scope& admin) const {
-  auto s = table(admin, "tls", "[admin.tls] with cert_file and key_file");
-  if (!s) return std::nullopt;
-  check_keys(*s, {"cert_file", "key_file", "client_ca_file"});
-  admin_tls_config out;
-  for (auto key : {"cert_file", "key_file"}) {
-    if (!find(*s, key)) {
-      fail(s->pos, s->child(key), "missing required key; HTTPS needs cert_file and key_file (PEM)");
-    }
-  }
-  out.cert_file = readable_file(*s, "cert_file");
-  out.key_file = readable_file(*s, "key_file");
-  if (find(*s, "client_ca_file")) out.client_ca_file = readable_file(*s, "client_ca_file");
-  return out;
-}
 
 log_config reader::read_log(const scope& root) const {
   log_config out;
@@ -402,9 +257,9 @@ admin_config reader::read_admin(const scope& root) const {
   auto s = table(root, "admin", "[admin]");
   if (!s) return out;
   check_keys(*s, {"listen", "tokens_file", "tls"});
-  out.tls = read_admin_tls(*s);
+  out.tls = detail::read_admin_tls(*this, *s);
   if (auto listen = string(*s, "listen")) {
-    if (auto err = parse_host_port(*listen, true, out.host, out.port)) {
+    if (auto err = detail::parse_host_port(*listen, true, out.host, out.port)) {
       fail(*find(*s, "listen"), s->child("listen"), *err);
     }
   }
@@ -430,94 +285,6 @@ admin_config reader::read_admin(const scope& root) const {
            in_quotes(path.string()) + " holds no token; write one token per line");
     }
     out.tokens_file = path.string();
-  }
-  return out;
-}
-
-cluster_config reader::read_cluster(const scope& link, std::string_view key, bool destination,
-                                    const std::string& link_name) const {
-  const std::string hint = "[links." + std::string(key) + "] with bootstrap_servers";
-  scope s = required_table(link, key, hint);
-  cluster_config out;
-  if (destination) {
-    // Before the unknown-key check, so the message says why rather than "unknown key".
-    if (const auto* r = find(s, "client_rack")) {
-      fail(*r, s.child("client_rack"),
-           "client_rack applies to fetching from the source (KIP-392: read from the nearest "
-           "replica); klink only produces to the destination, so set it in [links.source] or "
-           "remove it");
-    }
-    check_keys(s, {"bootstrap_servers", "client_id", "replication_factor", "security_protocol",
-                   "tls", "sasl"});
-  } else {
-    check_keys(
-        s, {"bootstrap_servers", "client_id", "client_rack", "security_protocol", "tls", "sasl"});
-    if (auto rack = string(s, "client_rack")) {
-      const bool printable =
-          std::ranges::all_of(*rack, [](char c) { return c >= 0x21 && c <= 0x7e; });
-      if (rack->empty() || rack->size() > 255 || !printable) {
-        fail(*find(s, "client_rack"), s.child("client_rack"),
-             "invalid rack " + in_quotes(*rack) +
-                 "; use the broker.rack value of the source brokers nearest to klink: 1..255 "
-                 "printable ASCII characters without spaces (remove the key to fetch from "
-                 "leaders)");
-      }
-      out.client_rack = *rack;
-    }
-  }
-  out.protocol = one_of<security_protocol>(s, "security_protocol",
-                                           {{"PLAINTEXT", security_protocol::plaintext},
-                                            {"SSL", security_protocol::ssl},
-                                            {"SASL_PLAINTEXT", security_protocol::sasl_plaintext},
-                                            {"SASL_SSL", security_protocol::sasl_ssl}})
-                     .value_or(out.protocol);
-  const bool wants_tls =
-      out.protocol == security_protocol::ssl || out.protocol == security_protocol::sasl_ssl;
-  const bool wants_sasl = out.protocol == security_protocol::sasl_plaintext ||
-                          out.protocol == security_protocol::sasl_ssl;
-  const std::string protocol_name(to_string(out.protocol));
-  if (const auto* t = find(s, "tls"); t != nullptr && !wants_tls) {
-    fail(*t, s.child("tls"),
-         "TLS settings with security_protocol = " + in_quotes(protocol_name) +
-             "; set security_protocol = \"SSL\" or \"SASL_SSL\", or remove the table");
-  }
-  if (const auto* t = find(s, "sasl"); t != nullptr && !wants_sasl) {
-    fail(*t, s.child("sasl"),
-         "SASL settings with security_protocol = " + in_quotes(protocol_name) +
-             "; set security_protocol = \"SASL_SSL\" or \"SASL_PLAINTEXT\", or remove the table");
-  }
-  if (wants_tls) out.tls = read_tls(s);
-  if (wants_sasl) out.sasl = read_sasl(s);
-  out.bootstrap_servers =
-      string_array(s, "bootstrap_servers", true, "bootstrap_servers = [\"host:port\", ...]");
-  const toml::array& servers = *find(s, "bootstrap_servers")->as_array();
-  for (std::size_t i = 0; i < out.bootstrap_servers.size(); ++i) {
-    std::string host;
-    std::uint16_t port = 0;
-    if (auto err = parse_host_port(out.bootstrap_servers[i], false, host, port)) {
-      fail(*servers.get(i), s.child("bootstrap_servers") + "[" + std::to_string(i) + "]", *err);
-    }
-  }
-  if (auto id = string(s, "client_id")) {
-    const bool printable = std::ranges::all_of(*id, [](char c) { return c >= 0x21 && c <= 0x7e; });
-    if (id->empty() || id->size() > 255 || !printable) {
-      fail(*find(s, "client_id"), s.child("client_id"),
-           "invalid client id " + in_quotes(*id) +
-               "; use 1..255 printable ASCII characters without spaces");
-    }
-    out.client_id = *id;
-  } else {
-    out.client_id = "klink-" + link_name;
-  }
-  if (destination) {
-    if (auto rf = integer(s, "replication_factor", -1, 32767,
-                          "-1 for the broker default, else 1..32767")) {
-      if (*rf == 0) {
-        fail(*find(s, "replication_factor"), s.child("replication_factor"),
-             "0 is not a valid replication factor; expected -1 (broker default) or 1..32767");
-      }
-      out.replication_factor = static_cast<std::int16_t>(*rf);
-    }
   }
   return out;
 }
@@ -827,8 +594,8 @@ link_config reader::read_link(const scope& s) const {
          "invalid link name " + in_quotes(*name) + "; use 1..64 characters from A-Z a-z 0-9 . _ -");
   }
   out.name = *name;
-  out.source = read_cluster(s, "source", false, out.name);
-  out.destination = read_cluster(s, "destination", true, out.name);
+  out.source = detail::read_cluster(*this, s, "source", false, out.name);
+  out.destination = detail::read_cluster(*this, s, "destination", true, out.name);
   read_topics(s, out);
   out.mirror = read_mirror(s);
   out.consumer_offsets = read_consumer_offsets(s);
