@@ -31,4 +31,9 @@ cluster_config read_cluster(const toml_reader& r, const scope& link, std::string
                             bool destination, const std::string& link_name);
 std::optional<admin_tls_config> read_admin_tls(const toml_reader& r, const scope& admin);
 
+// link_section.cpp
+
+// One [[links]] table, on its own; reader::read checks the links against each other.
+link_config read_link(const toml_reader& r, const scope& s);
+
 }  // namespace klink::config::detail
