@@ -1,27 +1,19 @@
+// The loader's entry points and the top of the document: [log], [admin] and
+// the [[links]] array; each link is read by link_section.cpp and checked
+// against the others by cross_link_checks.cpp.
 #include "config/config.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <fstream>
-#include <initializer_list>
-#include <limits>
 #include <map>
-#include <optional>
 #include <sstream>
 #include <utility>
 
-#include <toml++/toml.h>
-
 #include "config/sections.h"
-#include "config/toml_reader.h"
 
 namespace klink::config {
 
@@ -141,291 +133,139 @@ std::expected<std::int64_t, std::string> parse_rfc3339_ms(std::string_view text)
 
 namespace {
 
-// host:port in a form where equal strings mean the same listener.
-std::string normalized_address(std::string_view entry) {
-  std::string host;
-  std::string port;
-  if (!entry.empty() && entry.front() == '[') {
-    const auto close = entry.find(']');
-    host = std::string(entry.substr(1, close == std::string_view::npos ? entry.npos : close - 1));
-    if (close != std::string_view::npos && close + 1 < entry.size()) {
-      port = std::string(entry.substr(close + 2));
-    }
-  } else if (const auto colon = entry.rfind(':'); colon != std::string_view::npos) {
-    host = std::string(entry.substr(0, colon));
-    port = std::string(entry.substr(colon + 1));
-  } else {
-    host = std::string(entry);
-  }
-  std::ranges::transform(host, host.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (host == "127.0.0.1" || host == "::1") host = "localhost";
-  return host + ":" + port;
-}
-
-// The first bootstrap entry of `a` that also names a listener of `b`.
-std::optional<std::string> shared_address(const cluster_config& a, const cluster_config& b) {
-  for (const auto& x : a.bootstrap_servers) {
-    const std::string nx = normalized_address(x);
-    for (const auto& y : b.bootstrap_servers) {
-      if (nx == normalized_address(y)) return x;
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-bool same_cluster(const cluster_config& a, const cluster_config& b) {
-  return shared_address(a, b).has_value();
-}
-
-std::vector<std::string> mirror_prefixes_into_source(const config& cfg, const link_config& link) {
-  std::vector<std::string> out;
-  // Also when `link` is not (yet) one of cfg's links, e.g. while a reload is checked.
-  if (!link.topic_prefix.empty() && same_cluster(link.source, link.destination)) {
-    out.push_back(link.topic_prefix);
-  }
-  for (const auto& other : cfg.links) {
-    if (other.topic_prefix.empty() || !same_cluster(other.destination, link.source)) continue;
-    if (std::ranges::find(out, other.topic_prefix) == out.end()) out.push_back(other.topic_prefix);
-  }
-  return out;
-}
-
-namespace {
-
 using detail::in_quotes;
 using detail::position_of;
 using detail::scope;
-using detail::type_name;
+using detail::toml_reader;
 
-// Walks the parsed document and turns it into a config, with the primitives
-// of toml_reader.
-// Owned by whoever calls the loader (config parsing is single-threaded).
-class reader : public detail::toml_reader {
- public:
-  using toml_reader::toml_reader;
-
-  config read(const toml::table& root);
-
- private:
-  log_config read_log(const scope& root) const;
-  admin_config read_admin(const scope& root) const;
-  // Links that would mirror topics back where they came from; needs every link.
-  void check_loops(const std::vector<link_config>& links,
-                   const std::vector<toml::source_position>& prefix_at) const;
-  // Two scale-out links joining one group; needs every link.
-  void check_groups(const std::vector<link_config>& links,
-                    const std::vector<toml::source_position>& group_at) const;
-};
-
-log_config reader::read_log(const scope& root) const {
+log_config read_log(const toml_reader& r, const scope& root) {
   log_config out;
-  auto s = table(root, "log", "[log]");
+  auto s = r.table(root, "log", "[log]");
   if (!s) return out;
-  check_keys(*s, {"level", "format"});
-  out.level = one_of<log_level>(*s, "level",
-                                {{"trace", log_level::trace},
-                                 {"debug", log_level::debug},
-                                 {"info", log_level::info},
-                                 {"warn", log_level::warn},
-                                 {"error", log_level::error}})
+  r.check_keys(*s, {"level", "format"});
+  out.level = r.one_of<log_level>(*s, "level",
+                                  {{"trace", log_level::trace},
+                                   {"debug", log_level::debug},
+                                   {"info", log_level::info},
+                                   {"warn", log_level::warn},
+                                   {"error", log_level::error}})
                   .value_or(out.level);
   out.format =
-      one_of<log_format>(*s, "format", {{"text", log_format::text}, {"json", log_format::json}})
+      r.one_of<log_format>(*s, "format", {{"text", log_format::text}, {"json", log_format::json}})
           .value_or(out.format);
   return out;
 }
 
-admin_config reader::read_admin(const scope& root) const {
-  admin_config out;
-  auto s = table(root, "admin", "[admin]");
-  if (!s) return out;
-  check_keys(*s, {"listen", "tokens_file", "tls"});
-  out.tls = detail::read_admin_tls(*this, *s);
-  if (auto listen = string(*s, "listen")) {
-    if (auto err = detail::parse_host_port(*listen, true, out.host, out.port)) {
-      fail(*find(*s, "listen"), s->child("listen"), *err);
-    }
-  }
-  if (auto tokens = string(*s, "tokens_file")) {
-    const toml::node& at = *find(*s, "tokens_file");
-    if (tokens->empty())
-      fail(at, s->child("tokens_file"),
+// Checked here so that `klink validate` and `klink run` both refuse a
+// tokens file the daemon could not use; the tokens themselves are never printed.
+std::string read_tokens_file(const toml_reader& r, const scope& admin, const std::string& name) {
+  const toml::node& at = *r.find(admin, "tokens_file");
+  if (name.empty())
+    r.fail(at, admin.child("tokens_file"),
            "must not be empty; remove the key to serve /v1 without tokens");
-    const std::filesystem::path path = config_relative(*tokens);
-    // Checked here so that `klink validate` and `klink run` both refuse a
-    // tokens file the daemon could not use; the tokens themselves are never printed.
-    std::ifstream in(path);
-    if (!in || std::filesystem::is_directory(path)) {
-      fail(at, s->child("tokens_file"), "cannot read " + in_quotes(path.string()));
-    }
-    bool any = false;
-    for (std::string line; std::getline(in, line);) {
-      const auto first = line.find_first_not_of(" \t\r");
-      if (first != std::string::npos && line[first] != '#') any = true;
-    }
-    if (!any) {
-      fail(at, s->child("tokens_file"),
-           in_quotes(path.string()) + " holds no token; write one token per line");
-    }
-    out.tokens_file = path.string();
+  const std::filesystem::path path = r.config_relative(name);
+  std::ifstream in(path);
+  if (!in || std::filesystem::is_directory(path)) {
+    r.fail(at, admin.child("tokens_file"), "cannot read " + in_quotes(path.string()));
   }
+  bool any = false;
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos && line[first] != '#') any = true;
+  }
+  if (!any) {
+    r.fail(at, admin.child("tokens_file"),
+           in_quotes(path.string()) + " holds no token; write one token per line");
+  }
+  return path.string();
+}
+
+admin_config read_admin(const toml_reader& r, const scope& root) {
+  admin_config out;
+  auto s = r.table(root, "admin", "[admin]");
+  if (!s) return out;
+  r.check_keys(*s, {"listen", "tokens_file", "tls"});
+  out.tls = detail::read_admin_tls(r, *s);
+  if (auto listen = r.string(*s, "listen")) {
+    if (auto err = detail::parse_host_port(*listen, true, out.host, out.port)) {
+      r.fail(*r.find(*s, "listen"), s->child("listen"), *err);
+    }
+  }
+  if (auto tokens = r.string(*s, "tokens_file")) out.tokens_file = read_tokens_file(r, *s, *tokens);
   return out;
 }
 
-void reader::check_groups(const std::vector<link_config>& links,
-                          const std::vector<toml::source_position>& group_at) const {
-  auto named = [&](std::size_t i) {
-    return in_quotes(links[i].name) + " (links[" + std::to_string(i) + "])";
-  };
-  for (std::size_t j = 0; j < links.size(); ++j) {
-    if (!links[j].scale_out.enabled) continue;
-    for (std::size_t i = 0; i < j; ++i) {
-      if (!links[i].scale_out.enabled || links[i].scale_out.group_id != links[j].scale_out.group_id)
-        continue;
-      fail(group_at[j], "links[" + std::to_string(j) + "].scale_out.group_id",
-           "links " + named(i) + " and " + named(j) + " both use the scale-out group " +
-               in_quotes(links[j].scale_out.group_id) +
-               "; one group shares the partitions of one link, so give each link its own "
-               "group_id in [links.scale_out] (or remove group_id for the default "
-               "\"klink.<link name>\")");
-    }
-  }
-}
-
-config reader::read(const toml::table& root_table) {
-  scope root{root_table, "", position_of(root_table, {1, 1})};
-  check_keys(root, {"log", "admin", "links"});
-  config out;
-  out.source_file = file();
-  out.log = read_log(root);
-  out.admin = read_admin(root);
-
-  const toml::node* links = find(root, "links");
+// The [[links]] array, before any link in it is read.
+const toml::array& links_array(const toml_reader& r, const scope& root) {
+  const toml::node* links = r.find(root, "links");
   if (links == nullptr) {
-    fail(root.pos, "links", "missing required key; add at least one [[links]] table");
+    r.fail(root.pos, "links", "missing required key; add at least one [[links]] table");
   }
   const toml::array* arr = links->as_array();
   if (arr != nullptr && arr->empty()) {
-    fail(*links, "links", "at least one link is required; add a [[links]] table");
+    r.fail(*links, "links", "at least one link is required; add a [[links]] table");
   }
   if (arr == nullptr || !arr->is_array_of_tables()) {
-    const std::string got =
-        arr == nullptr ? std::string(type_name(*links)) : std::string("an array of non-tables");
-    fail(*links, "links", "expected an array of tables ([[links]]), got " + got);
+    const std::string got = arr == nullptr ? std::string(detail::type_name(*links))
+                                           : std::string("an array of non-tables");
+    r.fail(*links, "links", "expected an array of tables ([[links]]), got " + got);
   }
+  return *arr;
+}
+
+// Where to blame a loop through this link: its prefix, else its [links.topics].
+toml::source_position prefix_position(const toml::table& link, const scope& s) {
+  const toml::node* topics = link.get("topics");
+  const toml::node* prefix = topics->as_table()->get("prefix");
+  return prefix != nullptr ? prefix->source().begin : position_of(*topics, s.pos);
+}
+
+// The group_id the user wrote, else the table that enabled the default one.
+toml::source_position group_position(const toml::table& link, const scope& s) {
+  toml::source_position group_pos = s.pos;
+  if (const toml::table* so = link.get_as<toml::table>("scale_out")) {
+    const toml::node* id = so->get("group_id");
+    group_pos = id != nullptr ? id->source().begin : position_of(*so, s.pos);
+  }
+  return group_pos;
+}
+
+// Every link on its own, then the checks that need them all.
+std::vector<link_config> read_links(const toml_reader& r, const scope& root) {
+  const toml::array& arr = links_array(r, root);
+  std::vector<link_config> out;
   std::map<std::string, toml::source_position> names;
   std::vector<toml::source_position> prefix_at;  // where to blame a loop, per link
   std::vector<toml::source_position> group_at;   // where to blame a shared group, per link
-  for (std::size_t i = 0; i < arr->size(); ++i) {
-    const toml::table& t = *arr->get(i)->as_table();
-    scope s{t, "links[" + std::to_string(i) + "]", position_of(t, position_of(*arr, root.pos))};
-    link_config link = detail::read_link(*this, s);
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    const toml::table& t = *arr.get(i)->as_table();
+    scope s{t, "links[" + std::to_string(i) + "]", position_of(t, position_of(arr, root.pos))};
+    link_config link = detail::read_link(r, s);
     const toml::node& name_node = *t.get("name");
     auto [it, inserted] = names.emplace(link.name, name_node.source().begin);
     if (!inserted) {
-      fail(name_node, s.child("name"),
-           "duplicate link name " + in_quotes(link.name) + " (first used at line " +
-               std::to_string(it->second.line) + "); link names must be unique");
+      r.fail(name_node, s.child("name"),
+             "duplicate link name " + in_quotes(link.name) + " (first used at line " +
+                 std::to_string(it->second.line) + "); link names must be unique");
     }
-    out.links.push_back(std::move(link));
-    const toml::node* topics = t.get("topics");
-    const toml::node* prefix = topics->as_table()->get("prefix");
-    prefix_at.push_back(prefix != nullptr ? prefix->source().begin : position_of(*topics, s.pos));
-    // The group_id the user wrote, else the table that enabled the default one.
-    toml::source_position group_pos = s.pos;
-    if (const toml::table* so = t.get_as<toml::table>("scale_out")) {
-      const toml::node* id = so->get("group_id");
-      group_pos = id != nullptr ? id->source().begin : position_of(*so, s.pos);
-    }
-    group_at.push_back(group_pos);
+    out.push_back(std::move(link));
+    prefix_at.push_back(prefix_position(t, s));
+    group_at.push_back(group_position(t, s));
   }
-  check_loops(out.links, prefix_at);
-  check_groups(out.links, group_at);
+  detail::check_loops(r, out, prefix_at);
+  detail::check_groups(r, out, group_at);
   return out;
 }
 
-void reader::check_loops(const std::vector<link_config>& links,
-                         const std::vector<toml::source_position>& prefix_at) const {
-  auto prefix_key = [](std::size_t i) { return "links[" + std::to_string(i) + "].topics.prefix"; };
-  auto named = [&](std::size_t i) {
-    return in_quotes(links[i].name) + " (links[" + std::to_string(i) + "])";
-  };
-  for (std::size_t i = 0; i < links.size(); ++i) {
-    const auto shared = shared_address(links[i].source, links[i].destination);
-    if (shared && links[i].topic_prefix.empty()) {
-      fail(prefix_at[i], prefix_key(i),
-           "link " + named(i) + " mirrors a cluster into itself (source and destination share " +
-               in_quotes(*shared) +
-               ") without a prefix: it would mirror into its own source topics; set prefix = "
-               "\"...\" in [links.topics]");
-    }
-  }
-  for (std::size_t j = 0; j < links.size(); ++j) {
-    for (std::size_t i = 0; i < j; ++i) {
-      const auto forth = shared_address(links[i].source, links[j].destination);
-      const auto back = shared_address(links[i].destination, links[j].source);
-      if (!forth || !back) continue;
-      const std::string& pi = links[i].topic_prefix;
-      const std::string& pj = links[j].topic_prefix;
-      std::string why;
-      if (pi.empty() && pj.empty()) {
-        why = "neither has a prefix";
-      } else if (pi.empty() || pj.empty()) {
-        why = in_quotes(links[pi.empty() ? i : j].name) + " has no prefix";
-      } else if (pi == pj) {
-        why = "both use prefix " + in_quotes(pi);
-      } else {
-        continue;
-      }
-      fail(prefix_at[j], prefix_key(j),
-           "links " + named(i) + " and " + named(j) +
-               " mirror in opposite directions between the same two clusters (" +
-               in_quotes(*forth) + " and " + in_quotes(*back) + ") and " + why +
-               "; both need different non-empty prefix values in [links.topics] (e.g. "
-               "\"east.\" and \"west.\") so that neither mirrors the other's mirror topics "
-               "back");
-    }
-  }
-  // Longer cycles: a topic travels on through links without a prefix (its
-  // name unchanged, so it does not look like a mirror) and stops after the
-  // first link with one. Starting from each link, look for a way back to its
-  // source through unprefixed links only.
-  for (std::size_t first = 0; first < links.size(); ++first) {
-    std::vector<std::size_t> parent(links.size(), links.size());
-    std::vector<bool> seen(links.size(), false);
-    std::deque<std::size_t> queue;
-    auto visit_from = [&](const cluster_config& at, std::size_t from) {
-      for (std::size_t m = 0; m < links.size(); ++m) {
-        if (m == first || seen[m] || !links[m].topic_prefix.empty()) continue;
-        if (!same_cluster(links[m].source, at)) continue;
-        seen[m] = true;
-        parent[m] = from;
-        queue.push_back(m);
-      }
-    };
-    visit_from(links[first].destination, links.size());
-    while (!queue.empty()) {
-      const std::size_t m = queue.front();
-      queue.pop_front();
-      if (same_cluster(links[m].destination, links[first].source)) {
-        std::vector<std::size_t> path{m};
-        while (parent[path.back()] != links.size())
-          path.push_back(parent[path.back()]);
-        std::string names = in_quotes(links[first].name);
-        for (auto it = path.rbegin(); it != path.rend(); ++it)
-          names += " -> " + in_quotes(links[*it].name);
-        fail(prefix_at[m], prefix_key(m),
-             "links " + names + " form a cycle back to " + in_quotes(links[first].name) +
-                 "'s source cluster, and every link after " + in_quotes(links[first].name) +
-                 " has no prefix: its topics would be mirrored back into the cluster they came "
-                 "from; give one of those links a prefix in [links.topics]");
-      }
-      visit_from(links[m].destination, m);
-    }
-  }
+config read(const toml_reader& r, const toml::table& root_table) {
+  scope root{root_table, "", position_of(root_table, {1, 1})};
+  r.check_keys(root, {"log", "admin", "links"});
+  config out;
+  out.source_file = r.file();
+  out.log = read_log(r, root);
+  out.admin = read_admin(r, root);
+  out.links = read_links(r, root);
+  return out;
 }
 
 }  // namespace
@@ -440,7 +280,7 @@ config parse_config(std::string_view toml_text, const std::string& source_name) 
     throw config_error(source_name, at.line, at.column, "",
                        "TOML syntax error: " + std::string(e.description()));
   }
-  return reader(source_name).read(root);
+  return read(toml_reader(source_name), root);
 }
 
 config load_config(const std::filesystem::path& path) {

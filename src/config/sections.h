@@ -1,6 +1,7 @@
-// The loader's section readers, shared by the files of src/config only.
-// parse_config (config.cpp) calls them in document order; the first failure
-// is the one reported, so the order of calls is part of the behaviour.
+// The loader's section readers and cross-link checks, shared by the files of
+// src/config only. parse_config (config.cpp) calls them in document order;
+// the first failure is the one reported, so the order of calls is part of
+// the behaviour.
 #pragma once
 
 #include <algorithm>
@@ -33,7 +34,17 @@ std::optional<admin_tls_config> read_admin_tls(const toml_reader& r, const scope
 
 // link_section.cpp
 
-// One [[links]] table, on its own; reader::read checks the links against each other.
+// One [[links]] table, on its own; what needs every link is in cross_link_checks.cpp.
 link_config read_link(const toml_reader& r, const scope& s);
+
+// cross_link_checks.cpp: run after every link is read. `prefix_at` and
+// `group_at` hold, per link, where to blame a loop and a shared group.
+
+// Links that would mirror topics back where they came from.
+void check_loops(const toml_reader& r, const std::vector<link_config>& links,
+                 const std::vector<toml::source_position>& prefix_at);
+// Two scale-out links joining one group.
+void check_groups(const toml_reader& r, const std::vector<link_config>& links,
+                  const std::vector<toml::source_position>& group_at);
 
 }  // namespace klink::config::detail
