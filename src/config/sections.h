@@ -1,7 +1,6 @@
 // The loader's section readers and cross-link checks, shared by the files of
-// src/config only. parse_config (config.cpp) calls them in document order;
-// the first failure is the one reported, so the order of calls is part of
-// the behaviour.
+// src/config only. They run in document order and the first failure is the
+// one reported, so the order of the calls is part of the behaviour.
 #pragma once
 
 #include <algorithm>
