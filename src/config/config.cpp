@@ -1,52 +1,21 @@
+// The loader's entry points and the top of the document: [log], [admin] and
+// the [[links]] array; each link is read by link_section.cpp and checked
+// against the others by cross_link_checks.cpp.
 #include "config/config.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <fstream>
-#include <initializer_list>
-#include <limits>
 #include <map>
-#include <optional>
 #include <sstream>
 #include <utility>
 
-#include <toml++/toml.h>
+#include "config/sections.h"
 
 namespace klink::config {
-
-namespace {
-
-std::string format_error(const std::string& file, std::uint32_t line, std::uint32_t column,
-                         const std::string& key, const std::string& message) {
-  std::string out = file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
-  if (!key.empty()) out += key + ": ";
-  out += message;
-  return out;
-}
-
-}  // namespace
-
-config_error::config_error(std::string file, std::uint32_t line, std::uint32_t column,
-                           std::string key, std::string message)
-    : std::runtime_error(format_error(file, line, column, key, message)),
-      file_(std::move(file)),
-      line_(line),
-      column_(column),
-      key_(std::move(key)),
-      message_(std::move(message)) {}
-
-config_error::config_error(std::string file, std::string message)
-    : std::runtime_error(file + ": " + message),
-      file_(std::move(file)),
-      message_(std::move(message)) {}
 
 topic_filter::topic_filter(std::vector<std::string> include, std::vector<std::string> exclude)
     : include_(std::move(include)), exclude_(std::move(exclude)) {
@@ -164,1098 +133,139 @@ std::expected<std::int64_t, std::string> parse_rfc3339_ms(std::string_view text)
 
 namespace {
 
-// host:port in a form where equal strings mean the same listener.
-std::string normalized_address(std::string_view entry) {
-  std::string host;
-  std::string port;
-  if (!entry.empty() && entry.front() == '[') {
-    const auto close = entry.find(']');
-    host = std::string(entry.substr(1, close == std::string_view::npos ? entry.npos : close - 1));
-    if (close != std::string_view::npos && close + 1 < entry.size()) {
-      port = std::string(entry.substr(close + 2));
-    }
-  } else if (const auto colon = entry.rfind(':'); colon != std::string_view::npos) {
-    host = std::string(entry.substr(0, colon));
-    port = std::string(entry.substr(colon + 1));
-  } else {
-    host = std::string(entry);
-  }
-  std::ranges::transform(host, host.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (host == "127.0.0.1" || host == "::1") host = "localhost";
-  return host + ":" + port;
-}
+using detail::in_quotes;
+using detail::position_of;
+using detail::scope;
+using detail::toml_reader;
 
-// The first bootstrap entry of `a` that also names a listener of `b`.
-std::optional<std::string> shared_address(const cluster_config& a, const cluster_config& b) {
-  for (const auto& x : a.bootstrap_servers) {
-    const std::string nx = normalized_address(x);
-    for (const auto& y : b.bootstrap_servers) {
-      if (nx == normalized_address(y)) return x;
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-bool same_cluster(const cluster_config& a, const cluster_config& b) {
-  return shared_address(a, b).has_value();
-}
-
-std::vector<std::string> mirror_prefixes_into_source(const config& cfg, const link_config& link) {
-  std::vector<std::string> out;
-  // Also when `link` is not (yet) one of cfg's links, e.g. while a reload is checked.
-  if (!link.topic_prefix.empty() && same_cluster(link.source, link.destination)) {
-    out.push_back(link.topic_prefix);
-  }
-  for (const auto& other : cfg.links) {
-    if (other.topic_prefix.empty() || !same_cluster(other.destination, link.source)) continue;
-    if (std::ranges::find(out, other.topic_prefix) == out.end()) out.push_back(other.topic_prefix);
-  }
-  return out;
-}
-
-namespace {
-
-constexpr std::int64_t kib = 1024;
-constexpr std::int64_t gib = 1024 * 1024 * 1024;
-
-std::string in_quotes(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      out += "\\x";
-      constexpr char hex[] = "0123456789abcdef";
-      out += hex[(c >> 4) & 0xf];
-      out += hex[c & 0xf];
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string_view type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j)
-    row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-using known_keys = std::initializer_list<std::string_view>;
-
-std::string join(known_keys keys) {
-  std::string out;
-  for (auto k : keys) {
-    if (!out.empty()) out += ", ";
-    out += k;
-  }
-  return out;
-}
-
-// A table being read, with the dotted path used in messages and the position
-// to blame when a required key is missing from it.
-struct scope {
-  const toml::table& table;
-  std::string path;
-  toml::source_position pos;
-
-  std::string child(std::string_view key) const {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-};
-
-// Walks the parsed document and turns it into a config, failing on the first
-// problem with a message that says where it is and what to write instead.
-class reader {
- public:
-  explicit reader(std::string file) : file_(std::move(file)) {}
-
-  config read(const toml::table& root);
-
- private:
-  [[noreturn]] void fail(toml::source_position at, const std::string& key,
-                         std::string message) const {
-    if (at.line == 0) at = {1, 1};
-    throw config_error(file_, at.line, at.column, key, std::move(message));
-  }
-  [[noreturn]] void fail(const toml::node& at, const std::string& key, std::string message) const {
-    fail(at.source().begin, key, std::move(message));
-  }
-
-  toml::source_position position_of(const toml::node& n, toml::source_position fallback) const {
-    return n.source().begin.line == 0 ? fallback : n.source().begin;
-  }
-
-  void check_keys(const scope& s, known_keys known) const;
-  const toml::node* find(const scope& s, std::string_view key) const { return s.table.get(key); }
-
-  std::optional<scope> table(const scope& s, std::string_view key, std::string_view hint) const;
-  scope required_table(const scope& s, std::string_view key, std::string_view hint) const;
-
-  std::optional<std::string> string(const scope& s, std::string_view key) const;
-  std::optional<bool> boolean(const scope& s, std::string_view key) const;
-  std::optional<std::int64_t> integer(const scope& s, std::string_view key, std::int64_t lo,
-                                      std::int64_t hi, std::string_view range_hint) const;
-  std::vector<std::string> string_array(const scope& s, std::string_view key, bool required,
-                                        std::string_view hint) const;
-  template <typename E>
-  std::optional<E> one_of(const scope& s, std::string_view key,
-                          std::initializer_list<std::pair<std::string_view, E>> choices) const;
-
-  // A file the daemon will read: relative to the config's folder, readable,
-  // not a directory. Its content is never printed.
-  std::string readable_file(const scope& s, std::string_view key) const;
-  tls_config read_tls(const scope& cluster) const;
-  sasl_config read_sasl(const scope& cluster) const;
-  std::optional<admin_tls_config> read_admin_tls(const scope& admin) const;
-
-  log_config read_log(const scope& root) const;
-  admin_config read_admin(const scope& root) const;
-  link_config read_link(const scope& s) const;
-  cluster_config read_cluster(const scope& link, std::string_view key, bool destination,
-                              const std::string& link_name) const;
-  void read_topics(const scope& link, link_config& out) const;
-  std::string read_prefix(const scope& topics) const;
-  std::vector<std::string> read_sync_configs(const scope& topics) const;
-  mirror_config read_mirror(const scope& link) const;
-  void read_start(const scope& mirror, mirror_config& out) const;
-  // Links that would mirror topics back where they came from; needs every link.
-  void check_loops(const std::vector<link_config>& links,
-                   const std::vector<toml::source_position>& prefix_at) const;
-  consumer_offsets_config read_consumer_offsets(const scope& link) const;
-  scale_out_config read_scale_out(const scope& link, const std::string& link_name) const;
-  // Two scale-out links joining one group; needs every link.
-  void check_groups(const std::vector<link_config>& links,
-                    const std::vector<toml::source_position>& group_at) const;
-  void check_patterns(const scope& s, std::string_view key,
-                      const std::vector<std::string>& patterns, std::string_view subject) const;
-
-  std::string file_;
-};
-
-void reader::check_keys(const scope& s, known_keys known) const {
-  // Report the first unknown key in document order, not map order.
-  const toml::key* first = nullptr;
-  for (auto&& [k, v] : s.table) {
-    if (std::ranges::find(known, std::string_view(k.str())) != known.end()) continue;
-    if (first == nullptr || k.source().begin < first->source().begin) first = &k;
-  }
-  if (first == nullptr) return;
-
-  std::string_view best;
-  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
-  for (auto candidate : known) {
-    const auto d = edit_distance(first->str(), candidate);
-    if (d < best_distance) {
-      best_distance = d;
-      best = candidate;
-    }
-  }
-  std::string message = "unknown key; ";
-  if (best_distance <= std::max<std::size_t>(2, best.size() / 4)) {
-    message += "did you mean " + in_quotes(best) + "?";
-  } else {
-    message += "expected one of: " + join(known);
-  }
-  fail(first->source().begin.line != 0 ? first->source().begin : s.pos, s.child(first->str()),
-       std::move(message));
-}
-
-std::optional<scope> reader::table(const scope& s, std::string_view key,
-                                   std::string_view hint) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) return std::nullopt;
-  const toml::table* t = n->as_table();
-  if (t == nullptr) {
-    fail(*n, s.child(key),
-         "expected a table (" + std::string(hint) + "), got " + std::string(type_name(*n)));
-  }
-  return scope{*t, s.child(key), position_of(*t, s.pos)};
-}
-
-scope reader::required_table(const scope& s, std::string_view key, std::string_view hint) const {
-  auto t = table(s, key, hint);
-  if (!t) fail(s.pos, s.child(key), "missing required table; add " + std::string(hint));
-  return *t;
-}
-
-std::optional<std::string> reader::string(const scope& s, std::string_view key) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) return std::nullopt;
-  const auto* v = n->as_string();
-  if (v == nullptr) {
-    fail(*n, s.child(key), "expected a string, got " + std::string(type_name(*n)));
-  }
-  return v->get();
-}
-
-std::optional<bool> reader::boolean(const scope& s, std::string_view key) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) return std::nullopt;
-  const auto* v = n->as_boolean();
-  if (v == nullptr) {
-    std::string message = "expected a boolean, got " + std::string(type_name(*n));
-    if (n->is_string()) message += "; write true or false without quotes";
-    fail(*n, s.child(key), std::move(message));
-  }
-  return v->get();
-}
-
-std::optional<std::int64_t> reader::integer(const scope& s, std::string_view key, std::int64_t lo,
-                                            std::int64_t hi, std::string_view range_hint) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) return std::nullopt;
-  const auto* v = n->as_integer();
-  if (v == nullptr) {
-    std::string message = "expected an integer, got " + std::string(type_name(*n));
-    if (n->is_string()) message += "; write the number without quotes";
-    fail(*n, s.child(key), std::move(message));
-  }
-  const std::int64_t value = v->get();
-  if (value < lo || value > hi) {
-    std::string message = std::to_string(value) + " is out of range; expected " +
-                          std::to_string(lo) + ".." + std::to_string(hi);
-    if (!range_hint.empty()) message += " (" + std::string(range_hint) + ")";
-    fail(*n, s.child(key), std::move(message));
-  }
-  return value;
-}
-
-std::vector<std::string> reader::string_array(const scope& s, std::string_view key, bool required,
-                                              std::string_view hint) const {
-  const toml::node* n = find(s, key);
-  if (n == nullptr) {
-    if (required) {
-      fail(s.pos, s.child(key), "missing required key; add " + std::string(hint));
-    }
-    return {};
-  }
-  const toml::array* a = n->as_array();
-  if (a == nullptr) {
-    fail(*n, s.child(key),
-         "expected an array of strings, got " + std::string(type_name(*n)) + "; write " +
-             std::string(hint));
-  }
-  if (required && a->empty()) {
-    fail(*n, s.child(key), "must not be empty; add " + std::string(hint));
-  }
-  std::vector<std::string> out;
-  out.reserve(a->size());
-  for (std::size_t i = 0; i < a->size(); ++i) {
-    const toml::node& e = *a->get(i);
-    const std::string path = s.child(key) + "[" + std::to_string(i) + "]";
-    const auto* v = e.as_string();
-    if (v == nullptr) {
-      fail(position_of(e, n->source().begin), path,
-           "expected a string, got " + std::string(type_name(e)));
-    }
-    out.push_back(v->get());
-  }
-  return out;
-}
-
-template <typename E>
-std::optional<E> reader::one_of(
-    const scope& s, std::string_view key,
-    std::initializer_list<std::pair<std::string_view, E>> choices) const {
-  auto value = string(s, key);
-  if (!value) return std::nullopt;
-  for (const auto& [name, e] : choices) {
-    if (*value == name) return e;
-  }
-  std::string names;
-  for (const auto& [name, e] : choices) {
-    if (!names.empty()) names += ", ";
-    names += name;
-  }
-  fail(*find(s, key), s.child(key), "expected one of: " + names + "; got " + in_quotes(*value));
-}
-
-// Parses "host:port" or "[ipv6]:port". Returns an error message, or nothing on success.
-std::optional<std::string> parse_host_port(std::string_view text, bool allow_port_zero,
-                                           std::string& host, std::uint16_t& port) {
-  const std::string example = allow_port_zero ? "\"127.0.0.1:8083\"" : "\"127.0.0.1:9092\"";
-  if (text.empty()) return "empty address; expected host:port, e.g. " + example;
-  std::string_view host_part;
-  std::string_view port_part;
-  if (text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos) {
-      return in_quotes(text) + " has no closing ']'; write IPv6 addresses as \"[::1]:9092\"";
-    }
-    host_part = text.substr(1, close - 1);
-    if (host_part.empty()) return in_quotes(text) + " has an empty host";
-    for (char c : host_part) {
-      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.' && c != '%') {
-        return in_quotes(text) + " is not a valid IPv6 address in brackets";
-      }
-    }
-    const auto rest = text.substr(close + 1);
-    if (rest.empty() || rest.front() != ':') {
-      return in_quotes(text) + " has no port; expected \"[host]:port\", e.g. \"[::1]:9092\"";
-    }
-    port_part = rest.substr(1);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) {
-      return in_quotes(text) + " has no port; expected host:port, e.g. " + example;
-    }
-    host_part = text.substr(0, colon);
-    port_part = text.substr(colon + 1);
-    if (host_part.find(':') != std::string_view::npos) {
-      return in_quotes(text) + " looks like an IPv6 address; put it in brackets, e.g. \"[" +
-             std::string(host_part) + "]:" + std::string(port_part) + "\"";
-    }
-    if (host_part.empty()) {
-      return in_quotes(text) + " has an empty host; expected host:port, e.g. " + example;
-    }
-    for (char c : host_part) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
-        return in_quotes(text) + " has an invalid character " + in_quotes(std::string_view(&c, 1)) +
-               " in the host; expected a hostname or an IP address";
-      }
-    }
-  }
-  unsigned value = 0;
-  const auto* first = port_part.data();
-  const auto* last = first + port_part.size();
-  const auto [ptr, ec] = std::from_chars(first, last, value);
-  const unsigned min_port = allow_port_zero ? 0 : 1;
-  if (port_part.empty() || ec != std::errc{} || ptr != last || value < min_port || value > 65535) {
-    return "port " + in_quotes(port_part) + " in " + in_quotes(text) + " is not a number in " +
-           std::to_string(min_port) + "..65535";
-  }
-  host = std::string(host_part);
-  port = static_cast<std::uint16_t>(value);
-  return std::nullopt;
-}
-
-std::string reader::readable_file(const scope& s, std::string_view key) const {
-  const toml::node& at = *find(s, key);
-  auto name = string(s, key);
-  if (name->empty()) fail(at, s.child(key), "must not be empty; remove the key or name a file");
-  std::filesystem::path path(*name);
-  if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
-  std::ifstream in(path);
-  if (!in || std::filesystem::is_directory(path)) {
-    fail(at, s.child(key),
-         "cannot read " + in_quotes(path.string()) + ": " +
-             (std::filesystem::exists(path) ? "permission denied or not a file" : "no such file"));
-  }
-  return path.string();
-}
-
-tls_config reader::read_tls(const scope& cluster) const {
-  tls_config out;
-  auto s = table(cluster, "tls", "[" + cluster.path + ".tls]");
-  if (!s) return out;  // the system trust store, hostname verification on
-  check_keys(*s, {"ca_file", "cert_file", "key_file", "verify_hostname"});
-  if (find(*s, "ca_file")) out.ca_file = readable_file(*s, "ca_file");
-  if (find(*s, "cert_file")) out.cert_file = readable_file(*s, "cert_file");
-  if (find(*s, "key_file")) out.key_file = readable_file(*s, "key_file");
-  if (out.cert_file.empty() != out.key_file.empty()) {
-    const std::string_view given = out.cert_file.empty() ? "key_file" : "cert_file";
-    const std::string_view missing = out.cert_file.empty() ? "cert_file" : "key_file";
-    fail(*find(*s, given), s->child(given),
-         "a client certificate needs both cert_file and key_file; add " + std::string(missing));
-  }
-  out.verify_hostname = boolean(*s, "verify_hostname").value_or(out.verify_hostname);
-  return out;
-}
-
-sasl_config reader::read_sasl(const scope& cluster) const {
-  const std::string hint =
-      "[" + cluster.path + ".sasl] with mechanism, username and password_file or password_env";
-  scope s = required_table(cluster, "sasl", hint);
-  // Before the unknown-key check, so the message says why rather than "unknown key".
-  if (const auto* p = find(s, "password")) {
-    fail(*p, s.child("password"),
-         "passwords are not accepted in the config file; put it in a file (password_file = "
-         "\"path\") or an environment variable (password_env = \"NAME\")");
-  }
-  check_keys(s, {"mechanism", "username", "password_file", "password_env"});
-  sasl_config out;
-  auto mechanism = one_of<sasl_mechanism>(s, "mechanism",
-                                          {{"PLAIN", sasl_mechanism::plain},
-                                           {"SCRAM-SHA-256", sasl_mechanism::scram_sha_256},
-                                           {"SCRAM-SHA-512", sasl_mechanism::scram_sha_512}});
-  if (!mechanism) {
-    fail(s.pos, s.child("mechanism"),
-         "missing required key; add mechanism = \"SCRAM-SHA-512\" (or \"SCRAM-SHA-256\", "
-         "\"PLAIN\")");
-  }
-  out.mechanism = *mechanism;
-  auto username = string(s, "username");
-  if (!username || username->empty()) {
-    fail(username ? find(s, "username")->source().begin : s.pos, s.child("username"),
-         "missing required key; add username = \"...\"");
-  }
-  out.username = *username;
-  const bool has_file = find(s, "password_file") != nullptr;
-  const bool has_env = find(s, "password_env") != nullptr;
-  if (has_file == has_env) {
-    fail(has_file ? find(s, "password_env")->source().begin : s.pos, s.child("password_file"),
-         "give exactly one of password_file = \"path\" or password_env = \"VARIABLE\"");
-  }
-  if (has_file) {
-    out.password_file = readable_file(s, "password_file");
-  } else {
-    out.password_env = *string(s, "password_env");
-    const char* value = std::getenv(out.password_env.c_str());
-    if (out.password_env.empty() || value == nullptr || *value == '\0') {
-      fail(*find(s, "password_env"), s.child("password_env"),
-           "environment variable " + in_quotes(out.password_env) +
-               " is not set or empty; export it before starting klink");
-    }
-  }
-  return out;
-}
-
-std::optional<admin_tls_config> reader::read_admin_tls(const scope& admin) const {
-  auto s = table(admin, "tls", "[admin.tls] with cert_file and key_file");
-  if (!s) return std::nullopt;
-  check_keys(*s, {"cert_file", "key_file", "client_ca_file"});
-  admin_tls_config out;
-  for (auto key : {"cert_file", "key_file"}) {
-    if (!find(*s, key)) {
-      fail(s->pos, s->child(key), "missing required key; HTTPS needs cert_file and key_file (PEM)");
-    }
-  }
-  out.cert_file = readable_file(*s, "cert_file");
-  out.key_file = readable_file(*s, "key_file");
-  if (find(*s, "client_ca_file")) out.client_ca_file = readable_file(*s, "client_ca_file");
-  return out;
-}
-
-log_config reader::read_log(const scope& root) const {
+log_config read_log(const toml_reader& r, const scope& root) {
   log_config out;
-  auto s = table(root, "log", "[log]");
+  auto s = r.table(root, "log", "[log]");
   if (!s) return out;
-  check_keys(*s, {"level", "format"});
-  out.level = one_of<log_level>(*s, "level",
-                                {{"trace", log_level::trace},
-                                 {"debug", log_level::debug},
-                                 {"info", log_level::info},
-                                 {"warn", log_level::warn},
-                                 {"error", log_level::error}})
+  r.check_keys(*s, {"level", "format"});
+  out.level = r.one_of<log_level>(*s, "level",
+                                  {{"trace", log_level::trace},
+                                   {"debug", log_level::debug},
+                                   {"info", log_level::info},
+                                   {"warn", log_level::warn},
+                                   {"error", log_level::error}})
                   .value_or(out.level);
   out.format =
-      one_of<log_format>(*s, "format", {{"text", log_format::text}, {"json", log_format::json}})
+      r.one_of<log_format>(*s, "format", {{"text", log_format::text}, {"json", log_format::json}})
           .value_or(out.format);
   return out;
 }
 
-admin_config reader::read_admin(const scope& root) const {
-  admin_config out;
-  auto s = table(root, "admin", "[admin]");
-  if (!s) return out;
-  check_keys(*s, {"listen", "tokens_file", "tls"});
-  out.tls = read_admin_tls(*s);
-  if (auto listen = string(*s, "listen")) {
-    if (auto err = parse_host_port(*listen, true, out.host, out.port)) {
-      fail(*find(*s, "listen"), s->child("listen"), *err);
-    }
-  }
-  if (auto tokens = string(*s, "tokens_file")) {
-    const toml::node& at = *find(*s, "tokens_file");
-    if (tokens->empty())
-      fail(at, s->child("tokens_file"),
+// Checked here so that `klink validate` and `klink run` both refuse a
+// tokens file the daemon could not use; the tokens themselves are never printed.
+std::string read_tokens_file(const toml_reader& r, const scope& admin, const std::string& name) {
+  const toml::node& at = *r.find(admin, "tokens_file");
+  if (name.empty())
+    r.fail(at, admin.child("tokens_file"),
            "must not be empty; remove the key to serve /v1 without tokens");
-    std::filesystem::path path(*tokens);
-    if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
-    // Checked here so that `klink validate` and `klink run` both refuse a
-    // tokens file the daemon could not use; the tokens themselves are never printed.
-    std::ifstream in(path);
-    if (!in || std::filesystem::is_directory(path)) {
-      fail(at, s->child("tokens_file"), "cannot read " + in_quotes(path.string()));
-    }
-    bool any = false;
-    for (std::string line; std::getline(in, line);) {
-      const auto first = line.find_first_not_of(" \t\r");
-      if (first != std::string::npos && line[first] != '#') any = true;
-    }
-    if (!any) {
-      fail(at, s->child("tokens_file"),
+  const std::filesystem::path path = r.config_relative(name);
+  std::ifstream in(path);
+  if (!in || std::filesystem::is_directory(path)) {
+    r.fail(at, admin.child("tokens_file"), "cannot read " + in_quotes(path.string()));
+  }
+  bool any = false;
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos && line[first] != '#') any = true;
+  }
+  if (!any) {
+    r.fail(at, admin.child("tokens_file"),
            in_quotes(path.string()) + " holds no token; write one token per line");
-    }
-    out.tokens_file = path.string();
   }
-  return out;
+  return path.string();
 }
 
-cluster_config reader::read_cluster(const scope& link, std::string_view key, bool destination,
-                                    const std::string& link_name) const {
-  const std::string hint = "[links." + std::string(key) + "] with bootstrap_servers";
-  scope s = required_table(link, key, hint);
-  cluster_config out;
-  if (destination) {
-    // Before the unknown-key check, so the message says why rather than "unknown key".
-    if (const auto* r = find(s, "client_rack")) {
-      fail(*r, s.child("client_rack"),
-           "client_rack applies to fetching from the source (KIP-392: read from the nearest "
-           "replica); klink only produces to the destination, so set it in [links.source] or "
-           "remove it");
-    }
-    check_keys(s, {"bootstrap_servers", "client_id", "replication_factor", "security_protocol",
-                   "tls", "sasl"});
-  } else {
-    check_keys(
-        s, {"bootstrap_servers", "client_id", "client_rack", "security_protocol", "tls", "sasl"});
-    if (auto rack = string(s, "client_rack")) {
-      const bool printable =
-          std::ranges::all_of(*rack, [](char c) { return c >= 0x21 && c <= 0x7e; });
-      if (rack->empty() || rack->size() > 255 || !printable) {
-        fail(*find(s, "client_rack"), s.child("client_rack"),
-             "invalid rack " + in_quotes(*rack) +
-                 "; use the broker.rack value of the source brokers nearest to klink: 1..255 "
-                 "printable ASCII characters without spaces (remove the key to fetch from "
-                 "leaders)");
-      }
-      out.client_rack = *rack;
-    }
-  }
-  out.protocol = one_of<security_protocol>(s, "security_protocol",
-                                           {{"PLAINTEXT", security_protocol::plaintext},
-                                            {"SSL", security_protocol::ssl},
-                                            {"SASL_PLAINTEXT", security_protocol::sasl_plaintext},
-                                            {"SASL_SSL", security_protocol::sasl_ssl}})
-                     .value_or(out.protocol);
-  const bool wants_tls =
-      out.protocol == security_protocol::ssl || out.protocol == security_protocol::sasl_ssl;
-  const bool wants_sasl = out.protocol == security_protocol::sasl_plaintext ||
-                          out.protocol == security_protocol::sasl_ssl;
-  const std::string protocol_name(to_string(out.protocol));
-  if (const auto* t = find(s, "tls"); t != nullptr && !wants_tls) {
-    fail(*t, s.child("tls"),
-         "TLS settings with security_protocol = " + in_quotes(protocol_name) +
-             "; set security_protocol = \"SSL\" or \"SASL_SSL\", or remove the table");
-  }
-  if (const auto* t = find(s, "sasl"); t != nullptr && !wants_sasl) {
-    fail(*t, s.child("sasl"),
-         "SASL settings with security_protocol = " + in_quotes(protocol_name) +
-             "; set security_protocol = \"SASL_SSL\" or \"SASL_PLAINTEXT\", or remove the table");
-  }
-  if (wants_tls) out.tls = read_tls(s);
-  if (wants_sasl) out.sasl = read_sasl(s);
-  out.bootstrap_servers =
-      string_array(s, "bootstrap_servers", true, "bootstrap_servers = [\"host:port\", ...]");
-  const toml::array& servers = *find(s, "bootstrap_servers")->as_array();
-  for (std::size_t i = 0; i < out.bootstrap_servers.size(); ++i) {
-    std::string host;
-    std::uint16_t port = 0;
-    if (auto err = parse_host_port(out.bootstrap_servers[i], false, host, port)) {
-      fail(*servers.get(i), s.child("bootstrap_servers") + "[" + std::to_string(i) + "]", *err);
-    }
-  }
-  if (auto id = string(s, "client_id")) {
-    const bool printable = std::ranges::all_of(*id, [](char c) { return c >= 0x21 && c <= 0x7e; });
-    if (id->empty() || id->size() > 255 || !printable) {
-      fail(*find(s, "client_id"), s.child("client_id"),
-           "invalid client id " + in_quotes(*id) +
-               "; use 1..255 printable ASCII characters without spaces");
-    }
-    out.client_id = *id;
-  } else {
-    out.client_id = "klink-" + link_name;
-  }
-  if (destination) {
-    if (auto rf = integer(s, "replication_factor", -1, 32767,
-                          "-1 for the broker default, else 1..32767")) {
-      if (*rf == 0) {
-        fail(*find(s, "replication_factor"), s.child("replication_factor"),
-             "0 is not a valid replication factor; expected -1 (broker default) or 1..32767");
-      }
-      out.replication_factor = static_cast<std::int16_t>(*rf);
-    }
-  }
-  return out;
-}
-
-void reader::read_topics(const scope& link, link_config& out) const {
-  scope s = required_table(link, "topics", "[links.topics] with include = [\"regex\", ...]");
-  check_keys(s, {"include", "exclude", "prefix", "refresh_interval_ms", "sync_configs"});
-  auto include = string_array(s, "include", true, "include = [\"topic-regex\", ...]");
-  auto exclude = string_array(s, "exclude", false, "exclude = [\"topic-regex\", ...]");
-  check_patterns(s, "include", include, "topic name");
-  if (!exclude.empty()) check_patterns(s, "exclude", exclude, "topic name");
-  out.topics = topic_filter(std::move(include), std::move(exclude));
-  out.topic_prefix = read_prefix(s);
-  // Below 100 ms discovery would only load the source's controller; tests use short ones.
-  if (auto v = integer(s, "refresh_interval_ms", 100, 86400000,
-                       "milliseconds between topic discoveries and config syncs; default 30000")) {
-    out.topic_refresh_interval_ms = static_cast<std::int32_t>(*v);
-  }
-  if (find(s, "sync_configs") != nullptr) out.sync_configs = read_sync_configs(s);
-}
-
-// Kafka's topic-name rules (legal characters, at most 249 characters) for
-// the part every mirror name shares; the runtime checks each full name.
-std::string reader::read_prefix(const scope& topics) const {
-  auto prefix = string(topics, "prefix");
-  if (!prefix) return {};
-  const toml::node& at = *find(topics, "prefix");
-  const std::string key = topics.child("prefix");
-  for (char c : *prefix) {
-    if (static_cast<unsigned char>(c) >= 0x80) {
-      fail(at, key,
-           "non-ASCII character in prefix " + in_quotes(*prefix) +
-               "; Kafka topic names allow only ASCII letters, digits, '.', '_' and '-'");
-    }
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      fail(at, key,
-           "invalid character " + in_quotes(std::string_view(&c, 1)) + " in prefix " +
-               in_quotes(*prefix) +
-               "; Kafka topic names allow only ASCII letters, digits, '.', '_' and '-'");
-    }
-  }
-  if (prefix->size() >= 249) {
-    fail(at, key,
-         "prefix is " + std::to_string(prefix->size()) +
-             " characters long; Kafka topic names are at most 249 characters and a mirror "
-             "name is the prefix plus the source topic's name, so use at most 248");
-  }
-  if (prefix->starts_with("__")) {
-    fail(at, key,
-         "prefix " + in_quotes(*prefix) +
-             " starts with \"__\", which marks internal topics (never mirrored, hidden by "
-             "tools); choose another prefix");
-  }
-  return *prefix;
-}
-
-std::vector<std::string> reader::read_sync_configs(const scope& topics) const {
-  auto names =
-      string_array(topics, "sync_configs", false, "sync_configs = [\"retention.ms\", ...]");
-  const toml::array& arr = *find(topics, "sync_configs")->as_array();
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const std::string& name = names[i];
-    const std::string path = topics.child("sync_configs") + "[" + std::to_string(i) + "]";
-    const toml::node& at = *arr.get(i);
-    const bool shaped = !name.empty() && name.front() != '.' && name.back() != '.' &&
-                        name.find("..") == std::string::npos &&
-                        std::ranges::all_of(name, [](char c) {
-                          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.';
-                        });
-    if (!shaped) {
-      fail(at, path,
-           in_quotes(name) +
-               " is not a topic config name; write Kafka's names: lowercase letters, digits and "
-               "dots, e.g. \"retention.ms\"");
-    }
-    if (name == "compression.type") {
-      fail(at, path,
-           "compression.type cannot be synced: mirrors keep compression.type=producer so that "
-           "batches stay byte-for-byte as on the source; remove it");
-    }
-    if (name == "message.timestamp.before.max.ms" || name == "message.timestamp.after.max.ms") {
-      fail(at, path,
-           name +
-               " cannot be synced: klink sets it on mirrors so that old records are accepted "
-               "whatever their age; remove it");
-    }
-    for (std::size_t j = 0; j < i; ++j) {
-      if (names[j] == name) {
-        fail(at, path,
-             "duplicate " + in_quotes(name) + " (also sync_configs[" + std::to_string(j) +
-                 "]); name each config once");
-      }
-    }
-  }
-  return names;
-}
-
-// Compiles each pattern here so that a bad one is blamed at its own position.
-void reader::check_patterns(const scope& s, std::string_view key,
-                            const std::vector<std::string>& patterns,
-                            std::string_view subject) const {
-  const toml::array& arr = *find(s, key)->as_array();
-  for (std::size_t i = 0; i < patterns.size(); ++i) {
-    const std::string path = s.child(key) + "[" + std::to_string(i) + "]";
-    if (patterns[i].empty()) {
-      fail(*arr.get(i), path,
-           "empty pattern; write a " + std::string(subject) + " or an ECMAScript regex");
-    }
-    try {
-      std::regex re(patterns[i], std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      fail(*arr.get(i), path,
-           "invalid regular expression " + in_quotes(patterns[i]) + ": " + e.what() +
-               "; patterns are ECMAScript regexes matched against the whole " +
-               std::string(subject));
-    }
-  }
-}
-
-consumer_offsets_config reader::read_consumer_offsets(const scope& link) const {
-  consumer_offsets_config out;
-  auto s = table(link, "consumer_offsets", "[links.consumer_offsets]");
+admin_config read_admin(const toml_reader& r, const scope& root) {
+  admin_config out;
+  auto s = r.table(root, "admin", "[admin]");
   if (!s) return out;
-  check_keys(*s, {"sync", "include", "exclude", "interval_ms"});
-  out.sync = boolean(*s, "sync").value_or(out.sync);
-  if (find(*s, "include") != nullptr) {
-    // An empty list would sync nothing while sync = true says otherwise.
-    out.include = string_array(*s, "include", true, "include = [\"group-id-regex\", ...]");
-    check_patterns(*s, "include", out.include, "group id");
+  r.check_keys(*s, {"listen", "tokens_file", "tls"});
+  out.tls = detail::read_admin_tls(r, *s);
+  if (auto listen = r.string(*s, "listen")) {
+    if (auto err = detail::parse_host_port(*listen, true, out.host, out.port)) {
+      r.fail(*r.find(*s, "listen"), s->child("listen"), *err);
+    }
   }
-  out.exclude = string_array(*s, "exclude", false, "exclude = [\"group-id-regex\", ...]");
-  if (!out.exclude.empty()) check_patterns(*s, "exclude", out.exclude, "group id");
-  if (auto v = integer(*s, "interval_ms", 100, 3600000, "milliseconds")) {
-    out.interval_ms = static_cast<std::int32_t>(*v);
-  }
+  if (auto tokens = r.string(*s, "tokens_file")) out.tokens_file = read_tokens_file(r, *s, *tokens);
   return out;
 }
 
-scale_out_config reader::read_scale_out(const scope& link, const std::string& link_name) const {
-  scale_out_config out;
-  out.group_id = "klink." + link_name;
-  auto s = table(link, "scale_out", "[links.scale_out]");
-  if (!s) return out;
-  check_keys(*s, {"enabled", "group_id", "session_timeout_ms"});
-  out.enabled = boolean(*s, "enabled").value_or(out.enabled);
-  if (auto id = string(*s, "group_id")) {
-    // Printable ASCII without spaces: the id shows up in kafka-consumer-groups
-    // listings, ACLs and klink's own logs and metrics.
-    const bool printable = std::ranges::all_of(*id, [](char c) { return c >= 0x21 && c <= 0x7e; });
-    if (id->empty() || id->size() > 249 || !printable) {
-      fail(*find(*s, "group_id"), s->child("group_id"),
-           "invalid group id " + in_quotes(*id) + " for link " + in_quotes(link_name) +
-               "; use 1..249 printable ASCII characters without spaces, or remove the key for "
-               "the default " +
-               in_quotes(out.group_id));
-    }
-    out.group_id = *id;
-  }
-  // Brokers refuse a session outside group.min.session.timeout.ms (default
-  // 6000) .. group.max.session.timeout.ms; above 5 minutes a dead instance's
-  // partitions would stay unmirrored too long.
-  if (auto v = integer(*s, "session_timeout_ms", 6000, 300000,
-                       "milliseconds before a silent instance's partitions move to the others; "
-                       "brokers refuse less than group.min.session.timeout.ms, 6000 by default")) {
-    out.session_timeout_ms = static_cast<std::int32_t>(*v);
-  }
-  return out;
-}
-
-void reader::check_groups(const std::vector<link_config>& links,
-                          const std::vector<toml::source_position>& group_at) const {
-  auto named = [&](std::size_t i) {
-    return in_quotes(links[i].name) + " (links[" + std::to_string(i) + "])";
-  };
-  for (std::size_t j = 0; j < links.size(); ++j) {
-    if (!links[j].scale_out.enabled) continue;
-    for (std::size_t i = 0; i < j; ++i) {
-      if (!links[i].scale_out.enabled || links[i].scale_out.group_id != links[j].scale_out.group_id)
-        continue;
-      fail(group_at[j], "links[" + std::to_string(j) + "].scale_out.group_id",
-           "links " + named(i) + " and " + named(j) + " both use the scale-out group " +
-               in_quotes(links[j].scale_out.group_id) +
-               "; one group shares the partitions of one link, so give each link its own "
-               "group_id in [links.scale_out] (or remove group_id for the default "
-               "\"klink.<link name>\")");
-    }
-  }
-}
-
-mirror_config reader::read_mirror(const scope& link) const {
-  mirror_config out;
-  auto s = table(link, "mirror", "[links.mirror]");
-  if (!s) return out;
-  check_keys(*s, {"start", "fetch_max_wait_ms", "fetch_max_bytes", "partition_fetch_max_bytes",
-                  "max_buffered_bytes", "max_in_flight", "request_timeout_ms"});
-  read_start(*s, out);
-  if (auto v = integer(*s, "fetch_max_wait_ms", 0, 60000, "milliseconds")) {
-    out.fetch_max_wait_ms = static_cast<std::int32_t>(*v);
-  }
-  if (auto v = integer(*s, "fetch_max_bytes", kib, gib, "1 KiB..1 GiB")) {
-    out.fetch_max_bytes = static_cast<std::int32_t>(*v);
-  }
-  const auto partition_max = integer(*s, "partition_fetch_max_bytes", kib, gib, "1 KiB..1 GiB");
-  if (partition_max) out.partition_fetch_max_bytes = static_cast<std::int32_t>(*partition_max);
-  const auto buffered =
-      integer(*s, "max_buffered_bytes", kib, std::numeric_limits<std::int64_t>::max(), "");
-  if (buffered) out.max_buffered_bytes = *buffered;
-  if (auto v =
-          integer(*s, "max_in_flight", 1, 5, "idempotent producers keep ordering with at most 5")) {
-    out.max_in_flight = static_cast<std::int32_t>(*v);
-  }
-  if (auto v = integer(*s, "request_timeout_ms", 1000, 600000, "milliseconds")) {
-    out.request_timeout_ms = static_cast<std::int32_t>(*v);
-  }
-
-  // Cross-field bounds. Blame the key the user wrote; if they wrote only the
-  // other one, blame that and name the default it collides with.
-  if (out.partition_fetch_max_bytes > out.fetch_max_bytes) {
-    if (partition_max) {
-      fail(*find(*s, "partition_fetch_max_bytes"), s->child("partition_fetch_max_bytes"),
-           std::to_string(out.partition_fetch_max_bytes) + " exceeds fetch_max_bytes (" +
-               std::to_string(out.fetch_max_bytes) +
-               "); a partition's share cannot exceed the whole request: lower it or raise "
-               "fetch_max_bytes");
-    }
-    fail(*find(*s, "fetch_max_bytes"), s->child("fetch_max_bytes"),
-         std::to_string(out.fetch_max_bytes) + " is below partition_fetch_max_bytes (default " +
-             std::to_string(out.partition_fetch_max_bytes) +
-             "); raise it or set partition_fetch_max_bytes to at most " +
-             std::to_string(out.fetch_max_bytes));
-  }
-  if (out.max_buffered_bytes < out.partition_fetch_max_bytes) {
-    if (buffered) {
-      fail(*find(*s, "max_buffered_bytes"), s->child("max_buffered_bytes"),
-           std::to_string(out.max_buffered_bytes) + " is below partition_fetch_max_bytes (" +
-               std::to_string(out.partition_fetch_max_bytes) +
-               "); the buffer must hold at least one partition's fetch: raise it");
-    }
-    fail(*find(*s, "partition_fetch_max_bytes"), s->child("partition_fetch_max_bytes"),
-         std::to_string(out.partition_fetch_max_bytes) + " exceeds max_buffered_bytes (default " +
-             std::to_string(out.max_buffered_bytes) + "); raise max_buffered_bytes or lower this");
-  }
-  return out;
-}
-
-void reader::read_start(const scope& mirror, mirror_config& out) const {
-  const toml::node* n = find(mirror, "start");
-  if (n == nullptr) return;
-  const std::string key = mirror.child("start");
-  const std::string accepted =
-      "expected earliest, latest or an RFC 3339 timestamp with a UTC offset, e.g. "
-      "\"2026-11-01T00:00:00Z\", \"2026-11-01T00:00:00.250Z\" or \"2026-11-01T02:00:00+02:00\"";
-  std::string text;
-  if (const auto* v = n->as_string()) {
-    text = v->get();
-  } else if (const auto* dt = n->as_date_time()) {
-    // An unquoted TOML date-time is the same timestamp; a local one has no zone.
-    const toml::date_time& d = dt->get();
-    if (!d.offset) {
-      fail(*n, key, "this date-time has no UTC offset; add Z or +hh:mm/-hh:mm; " + accepted);
-    }
-    const int off = d.offset->minutes;
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04u-%02u-%02uT%02u:%02u:%02u.%09u%c%02d:%02d",
-                  unsigned{d.date.year}, unsigned{d.date.month}, unsigned{d.date.day},
-                  unsigned{d.time.hour}, unsigned{d.time.minute}, unsigned{d.time.second},
-                  unsigned{d.time.nanosecond}, off < 0 ? '-' : '+', std::abs(off) / 60,
-                  std::abs(off) % 60);
-    text = buf;
-  } else {
-    fail(*n, key, "expected a string, got " + std::string(type_name(*n)) + "; " + accepted);
-  }
-  if (text == "earliest") {
-    out.start = start_position::earliest;
-  } else if (text == "latest") {
-    out.start = start_position::latest;
-  } else if (auto ms = parse_rfc3339_ms(text)) {
-    out.start = start_position::timestamp;
-    out.start_timestamp_ms = *ms;
-  } else if (!text.empty() && std::isdigit(static_cast<unsigned char>(text.front()))) {
-    fail(*n, key, "invalid timestamp " + in_quotes(text) + ": " + ms.error() + "; " + accepted);
-  } else {
-    std::string message = accepted + "; got " + in_quotes(text);
-    for (std::string_view word : {"earliest", "latest"}) {
-      if (edit_distance(text, word) <= 2) message += " (did you mean " + in_quotes(word) + "?)";
-    }
-    fail(*n, key, std::move(message));
-  }
-}
-
-bool valid_link_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::ranges::all_of(name, [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-  });
-}
-
-link_config reader::read_link(const scope& s) const {
-  check_keys(
-      s, {"name", "source", "destination", "topics", "mirror", "consumer_offsets", "scale_out"});
-  link_config out;
-  auto name = string(s, "name");
-  if (!name) fail(s.pos, s.child("name"), "missing required key; add name = \"my-link\"");
-  if (!valid_link_name(*name)) {
-    // The name ends up in client ids, internal topic names and metric labels.
-    fail(*find(s, "name"), s.child("name"),
-         "invalid link name " + in_quotes(*name) + "; use 1..64 characters from A-Z a-z 0-9 . _ -");
-  }
-  out.name = *name;
-  out.source = read_cluster(s, "source", false, out.name);
-  out.destination = read_cluster(s, "destination", true, out.name);
-  read_topics(s, out);
-  out.mirror = read_mirror(s);
-  out.consumer_offsets = read_consumer_offsets(s);
-  out.scale_out = read_scale_out(s, out.name);
-  return out;
-}
-
-config reader::read(const toml::table& root_table) {
-  scope root{root_table, "", position_of(root_table, {1, 1})};
-  check_keys(root, {"log", "admin", "links"});
-  config out;
-  out.source_file = file_;
-  out.log = read_log(root);
-  out.admin = read_admin(root);
-
-  const toml::node* links = find(root, "links");
+// The [[links]] array, before any link in it is read.
+const toml::array& links_array(const toml_reader& r, const scope& root) {
+  const toml::node* links = r.find(root, "links");
   if (links == nullptr) {
-    fail(root.pos, "links", "missing required key; add at least one [[links]] table");
+    r.fail(root.pos, "links", "missing required key; add at least one [[links]] table");
   }
   const toml::array* arr = links->as_array();
   if (arr != nullptr && arr->empty()) {
-    fail(*links, "links", "at least one link is required; add a [[links]] table");
+    r.fail(*links, "links", "at least one link is required; add a [[links]] table");
   }
   if (arr == nullptr || !arr->is_array_of_tables()) {
-    const std::string got =
-        arr == nullptr ? std::string(type_name(*links)) : std::string("an array of non-tables");
-    fail(*links, "links", "expected an array of tables ([[links]]), got " + got);
+    const std::string got = arr == nullptr ? std::string(detail::type_name(*links))
+                                           : std::string("an array of non-tables");
+    r.fail(*links, "links", "expected an array of tables ([[links]]), got " + got);
   }
+  return *arr;
+}
+
+// Where to blame a loop through this link: its prefix, else its [links.topics].
+toml::source_position prefix_position(const toml::table& link, const scope& s) {
+  const toml::node* topics = link.get("topics");
+  const toml::node* prefix = topics->as_table()->get("prefix");
+  return prefix != nullptr ? prefix->source().begin : position_of(*topics, s.pos);
+}
+
+// The group_id the user wrote, else the table that enabled the default one.
+toml::source_position group_position(const toml::table& link, const scope& s) {
+  toml::source_position group_pos = s.pos;
+  if (const toml::table* so = link.get_as<toml::table>("scale_out")) {
+    const toml::node* id = so->get("group_id");
+    group_pos = id != nullptr ? id->source().begin : position_of(*so, s.pos);
+  }
+  return group_pos;
+}
+
+// Every link on its own, then the checks that need them all.
+std::vector<link_config> read_links(const toml_reader& r, const scope& root) {
+  const toml::array& arr = links_array(r, root);
+  std::vector<link_config> out;
   std::map<std::string, toml::source_position> names;
   std::vector<toml::source_position> prefix_at;  // where to blame a loop, per link
   std::vector<toml::source_position> group_at;   // where to blame a shared group, per link
-  for (std::size_t i = 0; i < arr->size(); ++i) {
-    const toml::table& t = *arr->get(i)->as_table();
-    scope s{t, "links[" + std::to_string(i) + "]", position_of(t, position_of(*arr, root.pos))};
-    link_config link = read_link(s);
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    const toml::table& t = *arr.get(i)->as_table();
+    scope s{t, "links[" + std::to_string(i) + "]", position_of(t, position_of(arr, root.pos))};
+    link_config link = detail::read_link(r, s);
     const toml::node& name_node = *t.get("name");
     auto [it, inserted] = names.emplace(link.name, name_node.source().begin);
     if (!inserted) {
-      fail(name_node, s.child("name"),
-           "duplicate link name " + in_quotes(link.name) + " (first used at line " +
-               std::to_string(it->second.line) + "); link names must be unique");
+      r.fail(name_node, s.child("name"),
+             "duplicate link name " + in_quotes(link.name) + " (first used at line " +
+                 std::to_string(it->second.line) + "); link names must be unique");
     }
-    out.links.push_back(std::move(link));
-    const toml::node* topics = t.get("topics");
-    const toml::node* prefix = topics->as_table()->get("prefix");
-    prefix_at.push_back(prefix != nullptr ? prefix->source().begin : position_of(*topics, s.pos));
-    // The group_id the user wrote, else the table that enabled the default one.
-    toml::source_position group_pos = s.pos;
-    if (const toml::table* so = t.get_as<toml::table>("scale_out")) {
-      const toml::node* id = so->get("group_id");
-      group_pos = id != nullptr ? id->source().begin : position_of(*so, s.pos);
-    }
-    group_at.push_back(group_pos);
+    out.push_back(std::move(link));
+    prefix_at.push_back(prefix_position(t, s));
+    group_at.push_back(group_position(t, s));
   }
-  check_loops(out.links, prefix_at);
-  check_groups(out.links, group_at);
+  detail::check_loops(r, out, prefix_at);
+  detail::check_groups(r, out, group_at);
   return out;
 }
 
-void reader::check_loops(const std::vector<link_config>& links,
-                         const std::vector<toml::source_position>& prefix_at) const {
-  auto prefix_key = [](std::size_t i) { return "links[" + std::to_string(i) + "].topics.prefix"; };
-  auto named = [&](std::size_t i) {
-    return in_quotes(links[i].name) + " (links[" + std::to_string(i) + "])";
-  };
-  for (std::size_t i = 0; i < links.size(); ++i) {
-    const auto shared = shared_address(links[i].source, links[i].destination);
-    if (shared && links[i].topic_prefix.empty()) {
-      fail(prefix_at[i], prefix_key(i),
-           "link " + named(i) + " mirrors a cluster into itself (source and destination share " +
-               in_quotes(*shared) +
-               ") without a prefix: it would mirror into its own source topics; set prefix = "
-               "\"...\" in [links.topics]");
-    }
-  }
-  for (std::size_t j = 0; j < links.size(); ++j) {
-    for (std::size_t i = 0; i < j; ++i) {
-      const auto forth = shared_address(links[i].source, links[j].destination);
-      const auto back = shared_address(links[i].destination, links[j].source);
-      if (!forth || !back) continue;
-      const std::string& pi = links[i].topic_prefix;
-      const std::string& pj = links[j].topic_prefix;
-      std::string why;
-      if (pi.empty() && pj.empty()) {
-        why = "neither has a prefix";
-      } else if (pi.empty() || pj.empty()) {
-        why = in_quotes(links[pi.empty() ? i : j].name) + " has no prefix";
-      } else if (pi == pj) {
-        why = "both use prefix " + in_quotes(pi);
-      } else {
-        continue;
-      }
-      fail(prefix_at[j], prefix_key(j),
-           "links " + named(i) + " and " + named(j) +
-               " mirror in opposite directions between the same two clusters (" +
-               in_quotes(*forth) + " and " + in_quotes(*back) + ") and " + why +
-               "; both need different non-empty prefix values in [links.topics] (e.g. "
-               "\"east.\" and \"west.\") so that neither mirrors the other's mirror topics "
-               "back");
-    }
-  }
-  // Longer cycles: a topic travels on through links without a prefix (its
-  // name unchanged, so it does not look like a mirror) and stops after the
-  // first link with one. Starting from each link, look for a way back to its
-  // source through unprefixed links only.
-  for (std::size_t first = 0; first < links.size(); ++first) {
-    std::vector<std::size_t> parent(links.size(), links.size());
-    std::vector<bool> seen(links.size(), false);
-    std::deque<std::size_t> queue;
-    auto visit_from = [&](const cluster_config& at, std::size_t from) {
-      for (std::size_t m = 0; m < links.size(); ++m) {
-        if (m == first || seen[m] || !links[m].topic_prefix.empty()) continue;
-        if (!same_cluster(links[m].source, at)) continue;
-        seen[m] = true;
-        parent[m] = from;
-        queue.push_back(m);
-      }
-    };
-    visit_from(links[first].destination, links.size());
-    while (!queue.empty()) {
-      const std::size_t m = queue.front();
-      queue.pop_front();
-      if (same_cluster(links[m].destination, links[first].source)) {
-        std::vector<std::size_t> path{m};
-        while (parent[path.back()] != links.size())
-          path.push_back(parent[path.back()]);
-        std::string names = in_quotes(links[first].name);
-        for (auto it = path.rbegin(); it != path.rend(); ++it)
-          names += " -> " + in_quotes(links[*it].name);
-        fail(prefix_at[m], prefix_key(m),
-             "links " + names + " form a cycle back to " + in_quotes(links[first].name) +
-                 "'s source cluster, and every link after " + in_quotes(links[first].name) +
-                 " has no prefix: its topics would be mirrored back into the cluster they came "
-                 "from; give one of those links a prefix in [links.topics]");
-      }
-      visit_from(links[m].destination, m);
-    }
-  }
+config read(const toml_reader& r, const toml::table& root_table) {
+  scope root{root_table, "", position_of(root_table, {1, 1})};
+  r.check_keys(root, {"log", "admin", "links"});
+  config out;
+  out.source_file = r.file();
+  out.log = read_log(r, root);
+  out.admin = read_admin(r, root);
+  out.links = read_links(r, root);
+  return out;
 }
 
 }  // namespace
@@ -1270,7 +280,7 @@ config parse_config(std::string_view toml_text, const std::string& source_name) 
     throw config_error(source_name, at.line, at.column, "",
                        "TOML syntax error: " + std::string(e.description()));
   }
-  return reader(source_name).read(root);
+  return read(toml_reader(source_name), root);
 }
 
 config load_config(const std::filesystem::path& path) {
