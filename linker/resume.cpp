@@ -69,7 +69,7 @@ asio::awaitable<std::expected<void, std::string>> advance_over_destination_tail(
       records_ahead -= b.record_count;
       if (records_ahead == 0) co_return std::expected<void, std::string>{};
     }
-    if (out.failed) co_return std::unexpected(out.error);
+    if (out.failure) co_return std::unexpected(out.failure->message());
     // Control markers and aborted batches after the last kept batch.
     map.record_gap(out.next_fetch_offset);
     if (map.mirrored_source_offset() == before) max_bytes *= 2;  // one batch was cut off

@@ -342,11 +342,11 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t broker,
       p->counters.control_batches_dropped += out.counters.control_batches_dropped;
       p->counters.aborted_batches_dropped += out.counters.aborted_batches_dropped;
       p->fetch_offset = out.next_fetch_offset;
-      if (out.failed) {
+      if (out.failure) {
         // Batches before the bad one still go out; nothing after it does:
         // fetching stops now, the partition stops once they are acknowledged.
-        p->stop_after_queued = out.error;
-        if (p->idle()) fail_partition(*p, partition_state::failed, out.error);
+        p->stop_after_queued = out.failure->detail;
+        if (p->idle()) fail_partition(*p, partition_state::failed, out.failure->detail);
       }
     }
   }
