@@ -1,10 +1,9 @@
 // The producing half of mirror_engine: idempotent, pipelined Produce per
 // destination broker, in-order resend, and acknowledgement bookkeeping.
 #include <algorithm>
-#include <limits>
 
+#include "kafka/client/producer_id.h"
 #include "kafka/error_code.h"
-#include "kafka/messages/init_producer_id.h"
 #include "kafka/messages/produce.h"
 #include "kafka/record_batch.h"
 #include "kafka/sleep.h"
@@ -35,35 +34,25 @@ asio::awaitable<bool> mirror_engine::ensure_producer_id() {
   if (producer_id_ >= 0) co_return true;
   if (producer_id_pending_) co_return false;
   producer_id_pending_ = true;
-  using api = kafka::msg::init_producer_id_api;
-  kafka::msg::init_producer_id_request request;
-  request.transactional_id = std::nullopt;
-  request.transaction_timeout_ms = std::numeric_limits<int32_t>::max();
-  request.producer_id = -1;
-  request.producer_epoch = -1;
   int failures = 0;
   while (!stopped_) {
-    auto reply = co_await destination_.send_any<api>(request);
-    if (!reply) {
-      count_error(destination_role, api::name, network_exception);
-    } else if (reply->body.error_code != 0) {
-      count_error(destination_role, api::name,
-                  kafka::error_name(kafka::to_error_code(reply->body.error_code)));
-    }
-    if (reply && reply->body.error_code == 0) {
-      producer_id_ = reply->body.producer_id;
-      producer_epoch_ = reply->body.producer_epoch;
+    auto identity = co_await kafka::client::init_producer_id(destination_, {.attempts = 1});
+    if (identity) {
+      producer_id_ = identity->id;
+      producer_epoch_ = identity->epoch;
       log::info("idempotent producer ready", {{"link", options_.link_name},
                                               {"producer_id", producer_id_},
                                               {"producer_epoch", producer_epoch_}});
       break;
     }
-    const std::string why =
-        reply ? std::string(kafka::error_name(kafka::to_error_code(reply->body.error_code)))
-              : reply.error().message();
+    const klink::error& failed = identity.error();
+    count_error(destination_role, "InitProducerId",
+                failed.code.category() == kafka::kafka_category()
+                    ? kafka::error_name(static_cast<error_code>(failed.code.value()))
+                    : network_exception);
     if (failures++ == 0) {
       log::warn("cannot get a producer id from the destination; retrying",
-                {{"link", options_.link_name}, {"error", why}});
+                {{"link", options_.link_name}, {"error", failed.message()}});
     }
     co_await sleep_for(backoff_for(failures));
   }
