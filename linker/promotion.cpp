@@ -103,7 +103,7 @@ void link::note_divergence() {
     // The whole mirror stops: its other partitions may be written too.
     set_phase(p->source_topic, mirror_phase::diverged);
     lifecycle_[p->source_topic].record.reason =
-        "partition " + std::to_string(p->partition) + ": " + p->error;
+        "partition " + std::to_string(p->partition) + ": " + p->failure->message();
     engine_.stop_topic(p->source_topic);
     log::error(
         "mirror diverged: the destination topic was written by something else; "
@@ -111,7 +111,7 @@ void link::note_divergence() {
         {{"link", options_.name},
          {"topic", p->source_topic},
          {"partition", p->partition},
-         {"reason", p->error}});
+         {"reason", p->failure->message()}});
     noted = true;
   }
   // Recorded now rather than at the next checkpoint: a restart right after
@@ -156,7 +156,8 @@ bool link::promotion_reached(const std::string& topic, const std::vector<int64_t
   for (const auto* p : engine_.partitions_of(topic)) {
     if (p->state != partition_state::active) {
       failure = "partition " + std::to_string(p->partition) + " is " +
-                std::string(mirror::to_string(p->state)) + ": " + p->error;
+                std::string(mirror::to_string(p->state)) + ": " +
+                (p->failure ? p->failure->message() : "");
       return false;
     }
     const auto i = static_cast<std::size_t>(p->partition);

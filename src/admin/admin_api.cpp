@@ -262,7 +262,7 @@ json admin_api::mirror_json(const linker::link& link, const std::string& topic,
                   {"lag_records", partition_lag},
                   {"lag_seconds", stopped ? 0.0 : clock_.lag_seconds(link.name(), *p, now)},
                   {"preferred_read_replica", nullable(p->preferred_read_replica)},
-                  {"last_error", p->error.empty() ? json(nullptr) : json(p->error)}});
+                  {"last_error", p->failure ? json(p->failure->message()) : json(nullptr)}});
   }
   json out{{"source_topic", topic},
            {"mirror_topic", mirror_topic},
