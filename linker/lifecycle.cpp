@@ -167,7 +167,7 @@ void mirror_lifecycle::note_divergence() {
     // The whole mirror stops: its other partitions may be written too.
     set_phase(p->source_topic, mirror_phase::diverged);
     entries_[p->source_topic].record.reason =
-        "partition " + std::to_string(p->partition) + ": " + p->error;
+        "partition " + std::to_string(p->partition) + ": " + p->failure->message();
     ctx_.engine.stop_topic(p->source_topic);
     log::error(
         "mirror diverged: the destination topic was written by something else; "
@@ -175,7 +175,7 @@ void mirror_lifecycle::note_divergence() {
         {{"link", ctx_.name()},
          {"topic", p->source_topic},
          {"partition", p->partition},
-         {"reason", p->error}});
+         {"reason", p->failure->message()}});
     noted = true;
   }
   // Recorded now rather than at the next checkpoint: a restart right after

@@ -249,8 +249,7 @@ asio::awaitable<result<std::vector<translated_offset>>> link::group_offsets(
   if (auto refreshed = co_await cluster.refresh_metadata(no_topics); !refreshed)
     co_return std::unexpected(std::move(refreshed.error()).within("source cluster unreachable"));
   auto committed = co_await offsets::fetch_committed_offsets(cluster, group);
-  if (!committed)
-    co_return std::unexpected(std::move(committed.error()));
+  if (!committed) co_return std::unexpected(std::move(committed.error()));
   std::vector<translated_offset> out;
   for (const auto& c : *committed) {
     if (!parts_->book.has(c.topic, c.partition)) continue;  // not a topic this link mirrors

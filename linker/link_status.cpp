@@ -79,7 +79,7 @@ mirror_status status_of(const link_context& ctx, lag_clock& clock, const std::st
     s.lag_records = stopped ? 0 : p->lag_records();
     s.lag_seconds = stopped ? 0.0 : clock.lag_seconds(ctx.name(), *p, now);
     s.preferred_read_replica = p->preferred_read_replica;
-    if (!p->error.empty()) s.last_error = error(std::error_code{}, {}, p->error);
+    s.last_error = p->failure;
     s.records_produced = p->counters.records_produced;
     s.bytes_produced = p->counters.bytes_produced;
     s.batches_rebuilt = p->counters.batches_rebuilt;

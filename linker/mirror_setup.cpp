@@ -221,7 +221,8 @@ asio::awaitable<result<std::vector<int64_t>>> topic_follower::start_offsets(
           if ((*starts)[i] < 0) (*starts)[i] = (*ends)[i];
         }
       } else if (ends) {
-        starts = std::unexpected(error(errc::partition_count_changed, "ListOffsets").on("source").at(topic));
+        starts = std::unexpected(
+            error(errc::partition_count_changed, "ListOffsets").on("source").at(topic));
       } else {
         starts = std::move(ends);
       }

@@ -49,8 +49,7 @@ asio::awaitable<result<void>> offset_book::start_partitions(
     co_await ctx_.destination.refresh_metadata(just_mirror);
   }
   if (!destination_ends)
-    co_return std::unexpected(
-        std::move(destination_ends.error()).within("destination offsets"));
+    co_return std::unexpected(std::move(destination_ends.error()).within("destination offsets"));
   if (static_cast<int32_t>(destination_ends->size()) < needed)
     co_return std::unexpected(
         error(errc::not_ready, {}, "the mirror topic lacks partitions").at(mirror));
@@ -68,15 +67,13 @@ asio::awaitable<result<void>> offset_book::start_partitions(
     const std::string* checkpoint = fresh ? nullptr : checkpoints_.find(key);
     auto map = co_await resume_map(ctx_.source, topic, p, checkpoint, fresh_starts[i],
                                    (*destination_ends)[i]);
-    if (!map)
-      co_return std::unexpected(std::move(map.error()).at(topic, p));
+    if (!map) co_return std::unexpected(std::move(map.error()).at(topic, p));
     // Scale-out: continue the producer that wrote the partition's last
     // batch, so that the destination refuses whoever else still writes as it.
     std::optional<mirror::producer_identity> producer;
     if (continue_producer) {
       auto last = co_await last_batch_producer(ctx_.destination, mirror, p, (*destination_ends)[i]);
-      if (!last)
-        co_return std::unexpected(std::move(last.error()));
+      if (!last) co_return std::unexpected(std::move(last.error()));
       producer = *last;
     }
     initial.emplace_back(key, map->serialize());

@@ -29,7 +29,8 @@ bool reached(const link_context& ctx, const std::string& topic, const std::vecto
   for (const auto* p : ctx.engine.partitions_of(topic)) {
     if (p->state != partition_state::active) {
       failure = "partition " + std::to_string(p->partition) + " is " +
-                std::string(mirror::to_string(p->state)) + ": " + p->error;
+                std::string(mirror::to_string(p->state)) + ": " +
+                (p->failure ? p->failure->message() : "");
       return false;
     }
     const auto i = static_cast<std::size_t>(p->partition);

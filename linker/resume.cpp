@@ -75,9 +75,7 @@ asio::awaitable<result<void>> advance_over_destination_tail(kafka::cluster& sour
       records_ahead -= b.record_count;
       if (records_ahead == 0) co_return ok();
     }
-    if (out.failed)
-      co_return std::unexpected(
-          error(errc::corrupt_data, "Fetch", out.error).on("source").at(topic, partition));
+    if (out.failure) co_return std::unexpected(std::move(*out.failure));
     // Control markers and aborted batches after the last kept batch.
     map.record_gap(out.next_fetch_offset);
     if (map.mirrored_source_offset() == before) max_bytes *= 2;  // one batch was cut off

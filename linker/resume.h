@@ -22,8 +22,7 @@ namespace klink::linker {
 //    those batches by re-reading the source from the checkpoint;
 //  - a destination that holds less: an error (records were lost there).
 asio::awaitable<result<offsets::offset_map>> resume_map(kafka::cluster& source,
-                                                        const std::string& topic,
-                                                        int32_t partition,
+                                                        const std::string& topic, int32_t partition,
                                                         const std::string* checkpoint,
                                                         int64_t fresh_source_start,
                                                         int64_t destination_end);

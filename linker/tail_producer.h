@@ -19,8 +19,8 @@ namespace klink::linker {
 // still writing as the same producer (linker/README.md, "Fencing"). nullopt:
 // the partition is empty (or retention emptied it) or its last batch carries
 // no producer id; the engine's own producer starts it.
-asio::awaitable<result<std::optional<mirror::producer_identity>>>
-last_batch_producer(kafka::cluster& destination, const std::string& mirror_topic, int32_t partition,
-                    int64_t end_offset);
+asio::awaitable<result<std::optional<mirror::producer_identity>>> last_batch_producer(
+    kafka::cluster& destination, const std::string& mirror_topic, int32_t partition,
+    int64_t end_offset);
 
 }  // namespace klink::linker

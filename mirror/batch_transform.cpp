@@ -21,6 +21,17 @@ bool is_abort_marker(const kafka::record_batch_view& batch) {
   return type == 0;
 }
 
+// The batch at `offset` cannot be copied: what came before it stays in `out`.
+void fail_at(transform_output& out, int64_t offset, std::string detail) {
+  out.error_offset = offset;
+  out.failure = klink::error(klink::errc::corrupt_data, "Fetch", std::move(detail));
+}
+
+// What a RecordBatch-layer error says about the batch at `offset`.
+std::string describe(std::string_view what, int64_t offset, const kafka::batch_error& e) {
+  return std::string(what) + " record batch at offset " + std::to_string(offset) + ": " + e.message;
+}
+
 }  // namespace
 
 transform_output transform_fetched_records(transform_input input) {
@@ -38,21 +49,18 @@ transform_output transform_fetched_records(transform_input input) {
   while (true) {
     auto next = reader.next();
     if (!next) {
-      out.failed = true;
-      out.error_offset = out.next_fetch_offset;
-      out.error = "unreadable record batch at offset " + std::to_string(out.next_fetch_offset) +
-                  ": " + next.error().message;
+      fail_at(out, out.next_fetch_offset,
+              describe("unreadable", out.next_fetch_offset, next.error()));
       return out;
     }
     if (!*next) break;  // end, or a trailing partial batch (normal in Fetch)
     kafka::record_batch_view batch = **next;
     if (batch.last_offset() < input.fetch_offset) continue;  // already copied
     if (!batch.crc_valid()) {
-      out.failed = true;
-      out.error_offset = batch.base_offset();
-      out.error = "CRC mismatch in record batch at offset " + std::to_string(batch.base_offset()) +
+      fail_at(out, batch.base_offset(),
+              "CRC mismatch in record batch at offset " + std::to_string(batch.base_offset()) +
                   " (stored " + std::to_string(batch.stored_crc()) + ", computed " +
-                  std::to_string(batch.compute_crc()) + ")";
+                  std::to_string(batch.compute_crc()) + ")");
       return out;
     }
     while (next_aborted < input.aborted.size() &&
@@ -129,10 +137,8 @@ void rebuild_marked_batches(transform_output& out) {
         view ? kafka::rebuild_batch(*view, options)
              : std::expected<kafka::byte_vector, kafka::batch_error>(std::unexpected(view.error()));
     if (!rebuilt) {
-      out.failed = true;
-      out.error_offset = ob.source_base_offset;
-      out.error = "cannot rebuild record batch at offset " + std::to_string(ob.source_base_offset) +
-                  ": " + rebuilt.error().message;
+      fail_at(out, ob.source_base_offset,
+              describe("cannot rebuild", ob.source_base_offset, rebuilt.error()));
       out.next_fetch_offset = ob.source_base_offset;
       out.batches.resize(i);
       return;

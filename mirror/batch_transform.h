@@ -4,9 +4,10 @@
 
 #include <cstdint>
 #include <memory>
-#include <string>
+#include <optional>
 #include <vector>
 
+#include "kafka/error.h"
 #include "kafka/protocol/bytes.h"
 #include "mirror/outbound_batch.h"
 
@@ -37,9 +38,10 @@ struct transform_output {
   std::vector<outbound_batch> batches;
   int64_t next_fetch_offset = 0;  // after the last complete batch seen
   transform_counters counters;
-  // Set when a batch is corrupt: everything before it is in `batches`, nothing after.
-  bool failed = false;
-  std::string error;  // names the offset; the caller adds topic and partition
+  // Set when a batch is corrupt (klink::errc::corrupt_data, call "Fetch"):
+  // everything before it is in `batches`, nothing after. Its detail names the
+  // offset; the caller adds cluster, topic and partition.
+  std::optional<klink::error> failure;
   int64_t error_offset = -1;
 };
 
@@ -48,7 +50,7 @@ struct transform_output {
 transform_output transform_fetched_records(transform_input input);
 
 // The slow path, CPU-bound (decompress, renumber, recompress): rebuilds every
-// marked batch. The engine runs it on a worker thread. On failure, `out`
+// marked batch. The engine runs it on its rebuild pool, off the link's executor. On failure, `out`
 // keeps only the batches before the one that could not be rebuilt.
 void rebuild_marked_batches(transform_output& out);
 

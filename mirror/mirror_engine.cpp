@@ -11,6 +11,17 @@ namespace klink::mirror {
 
 namespace {
 using clock = std::chrono::steady_clock;
+
+// Why a partition stopped, for its log line: the error without where it
+// happened (the line names the partition in fields of its own), so it reads
+// "destination refused the batch from source offset 15: MESSAGE_TOO_LARGE".
+std::string reason_text(klink::error e) {
+  e.call = {};
+  e.cluster.clear();
+  e.topic.clear();
+  e.partition = -1;
+  return e.message();
+}
 }  // namespace
 
 mirror_engine::mirror_engine(asio::any_io_executor executor, kafka::cluster& source,
@@ -124,7 +135,10 @@ asio::awaitable<bool> mirror_engine::release_partitions(
   for (auto* p : releasing) {
     if (p->state != partition_state::active) continue;
     drained = false;
-    fail_partition(*p, partition_state::stopped, "handed over with batches in flight");
+    fail_partition(
+        *p, partition_state::stopped,
+        klink::error(klink::errc::stopping, "hand-over", "handed over with batches in flight")
+            .at(p->source_topic, p->partition));
   }
   co_return drained;
 }
@@ -147,7 +161,9 @@ void mirror_engine::force_stop(const std::string& source_topic) {
   for (auto* p : partitions_of(source_topic)) {
     if (p->state != partition_state::active) continue;
     p->stopping = true;
-    fail_partition(*p, partition_state::stopped, "stopped with batches in flight");
+    fail_partition(*p, partition_state::stopped,
+                   klink::error(klink::errc::stopping, "stop", "stopped with batches in flight")
+                       .at(p->source_topic, p->partition));
   }
 }
 
@@ -229,17 +245,16 @@ void mirror_engine::release(partition_mirror& p, std::size_t bytes) {
   wake_fetcher();
 }
 
-void mirror_engine::fail_partition(partition_mirror& p, partition_state state,
-                                   const std::string& reason) {
+void mirror_engine::fail_partition(partition_mirror& p, partition_state state, klink::error why) {
   if (p.state != partition_state::active) return;
   p.state = state;
-  p.error = reason;
+  p.failure = std::move(why);
   log::error("mirror partition stopped", {{"link", options_.link_name},
                                           {"topic", p.source_topic},
                                           {"partition", p.partition},
                                           {"mirror_topic", p.mirror_topic},
                                           {"state", to_string(state)},
-                                          {"reason", reason},
+                                          {"reason", reason_text(*p.failure)},
                                           {"mirrored_source_offset", p.mirrored_source_offset()}});
   // Nothing more is sent for it; queued bytes are given back to the budget.
   // The fetch position goes back to the first batch not acknowledged, so
@@ -257,6 +272,17 @@ void mirror_engine::fail_partition(partition_mirror& p, partition_state state,
   p.fetch_offset = first_unacknowledged;
   release(p, bytes);
   if (on_stopped_ && state != partition_state::stopped) on_stopped_(p);
+}
+
+void mirror_engine::count_error(const klink::error& e) {
+  // The key's views must point at static names: the roles here, `e.call`
+  // (static by klink::error's contract) and kafka::error_name.
+  const std::string_view cluster = e.cluster == source_role ? source_role : destination_role;
+  const std::string_view name =
+      e.code.category() == kafka::kafka_category()
+          ? kafka::error_name(static_cast<kafka::error_code>(e.code.value()))
+          : kafka::error_name(kafka::error_code::network_exception);
+  ++stats_.kafka_errors[{cluster, e.call, name}];
 }
 
 void mirror_engine::request_metadata_refresh(kafka::cluster& cluster) {

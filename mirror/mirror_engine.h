@@ -14,6 +14,9 @@
 
 #include "kafka/asio.h"
 #include "kafka/cluster.h"
+#include "kafka/error.h"
+#include "kafka/messages/fetch.h"
+#include "kafka/messages/produce.h"
 #include "mirror/latency_histogram.h"
 #include "mirror/partition_mirror.h"
 
@@ -76,7 +79,8 @@ struct acknowledgement {
 };
 
 // Fetch -> transform -> produce -> acknowledge for every partition of a link.
-// Runs entirely on one single-threaded executor (the link's); not thread-safe.
+// Owned by the link's single-threaded executor, where all of it runs (not
+// thread-safe); only the slow-path rebuild of a batch runs on its rebuild pool.
 class mirror_engine {
  public:
   mirror_engine(asio::any_io_executor executor, kafka::cluster& source, kafka::cluster& destination,
@@ -143,30 +147,85 @@ class mirror_engine {
   const engine_stats& stats() const { return stats_; }
 
  private:
+  static constexpr std::string_view source_role = "source";
+  static constexpr std::string_view destination_role = "destination";
+
   struct produce_entry {
     partition_mirror* partition;
     int32_t sequence;
   };
+  using fetched_partition = kafka::msg::fetch_response::fetchable_topic_response::partition_data;
+  // One Fetch to one source broker while it is out (mirror_fetch.cpp). Its
+  // partitions are `fetching`: nothing else touches them meanwhile.
+  struct fetch_round {
+    int32_t broker = -1;
+    std::vector<partition_mirror*> partitions;
+    // The ids of the topics the request names: from v13 the answer names
+    // topics by id only.
+    std::map<std::string, kafka::uuid> topic_ids;
+    bool by_id = false;
+    // The answer's buffer, counted against the budget until its last batch is
+    // acknowledged: that is the memory really held.
+    std::shared_ptr<kafka::byte_vector> held_response;
+    // Whether this request reads `p` from a replica rather than its leader.
+    bool from_replica(const partition_mirror& p) const {
+      return p.preferred_read_replica >= 0 && p.preferred_read_replica == broker;
+    }
+  };
 
+  // Fetching (mirror_fetch.cpp).
   asio::awaitable<void> fetch_scheduler();
   // One Fetch to `broker`: the leader of each partition, or the replica the
   // leader named for it.
   asio::awaitable<void> fetch_from(int32_t broker, std::vector<partition_mirror*> partitions);
+  kafka::msg::fetch_request fetch_request_for(fetch_round& round);
+  void end_fetch(const fetch_round& round, bool failed);
+  // The request failed as a whole (no connection, no answer).
+  void fetch_failed(const fetch_round& round, const klink::error& failure,
+                    std::string_view log_message, std::string_view replica_reason);
+  asio::awaitable<void> take_fetched(fetch_round& round, const kafka::msg::fetch_response& body);
+  // A partition's error code: back to the leader, a reset, a stop or a
+  // metadata refresh. False when there is none.
+  bool handle_fetch_error(const fetch_round& round, partition_mirror& p,
+                          const fetched_partition& data);
+  void follow_read_replica(const fetch_round& round, partition_mirror& p,
+                           const fetched_partition& data);
+  // Transform, slow-path rebuild on the rebuild pool, then the ready queue.
+  asio::awaitable<void> queue_fetched(const fetch_round& round, partition_mirror& p,
+                                      const fetched_partition& data);
+
+  // Producing (mirror_produce.cpp).
   asio::awaitable<void> send_scheduler();
+  // The first send of `batch`: its sequence, and klink's producer in its header.
+  void stamp_for_first_send(partition_mirror& p, outbound_batch& batch);
   asio::awaitable<void> produce_to(
       int32_t leader, std::vector<produce_entry> entries,
       std::shared_ptr<std::vector<std::shared_ptr<kafka::byte_vector>>> owners);
+  kafka::msg::produce_request produce_request_for(const std::vector<produce_entry>& entries) const;
+  void take_produce_answer(const std::vector<produce_entry>& entries,
+                           const kafka::msg::produce_request& request,
+                           const kafka::msg::produce_response& body, bool by_id);
+  // Every batch of a request that was not answered fails with `code`
+  // (NETWORK_EXCEPTION: it may have been written; resent idempotently).
+  void fail_entries(const std::vector<produce_entry>& entries, kafka::error_code code,
+                    const std::string& detail);
   asio::awaitable<bool> ensure_producer_id();
-  asio::awaitable<void> refresh_metadata(kafka::cluster& cluster);
 
-  void handle_produce_result(partition_mirror& p, int32_t sequence, int16_t error_code,
-                             const std::string& message, int64_t base_offset);
+  // A batch's answer: where it landed, or why not.
+  void handle_produce_result(partition_mirror& p, int32_t sequence,
+                             const klink::result<int64_t>& landed);
+  // Scale-out fencing; true when `refused` stopped the partition as fenced.
+  bool fenced(partition_mirror& p, const in_flight_batch& batch, const klink::error& refused);
+  // Every answer of a failed round is in: resend what is unacknowledged.
+  void end_failed_round(partition_mirror& p, const klink::error& last);
   void commit_acknowledged(partition_mirror& p);
+
+  asio::awaitable<void> refresh_metadata(kafka::cluster& cluster);
   void finish_stopping(partition_mirror& p);
   // Drops the batches not sent yet (they are fetched again), rewinding the
   // fetch position to the first of them.
   void drop_unsent(partition_mirror& p);
-  void fail_partition(partition_mirror& p, partition_state state, const std::string& reason);
+  void fail_partition(partition_mirror& p, partition_state state, klink::error why);
   void request_metadata_refresh(kafka::cluster& cluster);
   // KIP-392: fetch `p` from `broker` (a replica the leader named) from now on.
   void use_read_replica(partition_mirror& p, int32_t broker);
@@ -179,9 +238,9 @@ class mirror_engine {
   partition_mirror* find_by_mirror(const std::string& mirror_topic, int32_t partition);
   partition_mirror* find_by_source(const std::string& source_topic, int32_t partition);
   std::chrono::milliseconds backoff_for(int failures) const;
-  void count_error(std::string_view cluster, std::string_view api, std::string_view error) {
-    ++stats_.kafka_errors[{cluster, api, error}];
-  }
+  // Counts `e` as its cluster ("source"/"destination"), call and Kafka code
+  // name; a request that failed as a whole (no Kafka code) is a NETWORK_EXCEPTION.
+  void count_error(const klink::error& e);
 
   asio::any_io_executor executor_;
   kafka::cluster& source_;
@@ -200,7 +259,7 @@ class mirror_engine {
   std::function<void(const partition_mirror&)> on_stopped_;
 
   // The slow path (rebuilding batches) runs here so it never stalls the
-  // network thread.
+  // link's executor.
   asio::thread_pool rebuild_pool_{1};
   asio::steady_timer fetch_wakeup_;
   asio::steady_timer send_wakeup_;

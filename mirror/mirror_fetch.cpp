@@ -16,14 +16,30 @@ namespace klink::mirror {
 namespace {
 using asio::use_awaitable;
 using clock = std::chrono::steady_clock;
-using kafka::error_action;
 using kafka::error_code;
-
-constexpr std::string_view source_role = "source";
-const std::string_view network_exception = kafka::error_name(error_code::network_exception);
+using fetch_api = kafka::msg::fetch_api;
 
 // READ_COMMITTED: only committed transactional data, up to the last stable offset.
 constexpr int8_t read_committed = 1;
+
+// The batches of one partition's answer, as the transform reads them.
+transform_input transform_input_of(
+    const kafka::msg::fetch_response::fetchable_topic_response::partition_data& data,
+    std::shared_ptr<kafka::byte_vector> held_response, int64_t fetch_offset) {
+  // The records view points into the response buffer, which the fetching
+  // coroutine owns exclusively: rewriting headers there in place is safe.
+  auto* begin = const_cast<std::byte*>(data.records->data());
+  transform_input input;
+  input.owner = std::move(held_response);
+  input.records = kafka::mutable_bytes_view(begin, data.records->size());
+  input.fetch_offset = fetch_offset;
+  if (data.aborted_transactions) {
+    for (const auto& at : *data.aborted_transactions) {
+      input.aborted.push_back({at.producer_id, at.first_offset});
+    }
+  }
+  return input;
+}
 }  // namespace
 
 asio::awaitable<void> mirror_engine::fetch_scheduler() {
@@ -39,7 +55,7 @@ asio::awaitable<void> mirror_engine::fetch_scheduler() {
     for (auto& p : partitions_) {
       if (*held_bytes_ >= options_.max_buffered_bytes) break;
       if (p->state != partition_state::active || p->fetching) continue;
-      if (!p->stop_after_queued.empty() || p->paused || p->stopping) continue;
+      if (p->stop_after_queued || p->paused || p->stopping) continue;
       if (p->stop_at >= 0 && p->fetch_offset >= p->stop_at) continue;
       if (p->buffered_bytes >= partition_cap) continue;
       if (p->preferred_read_replica >= 0) {
@@ -110,60 +126,54 @@ void mirror_engine::leave_read_replica(partition_mirror& p, std::string_view rea
 
 asio::awaitable<void> mirror_engine::fetch_from(int32_t broker,
                                                 std::vector<partition_mirror*> parts) {
-  using api = kafka::msg::fetch_api;
-  using fetch_topic = decltype(kafka::msg::fetch_request::topics)::value_type;
-  using fetch_partition = decltype(fetch_topic::partitions)::value_type;
-
-  auto finish = [&](bool failed) {
-    for (auto* p : parts)
-      p->fetching = false;
-    fetch_in_flight_[broker] = false;
-    if (failed) {
-      const int failures = ++fetch_failures_[broker];
-      fetch_retry_after_[broker] = clock::now() + backoff_for(failures);
-    } else {
-      fetch_failures_[broker] = 0;
-    }
-    wake_fetcher();
-  };
-  // Whether this request reads `p` from a replica rather than its leader.
-  // Fixed while the request is out: nothing else touches a fetching partition.
-  auto from_replica = [&](const partition_mirror& p) {
-    return p.preferred_read_replica >= 0 && p.preferred_read_replica == broker;
-  };
-  // The broker failed as a whole: partitions read from it as a replica go
-  // back to their leaders; for the others the leader itself is in doubt.
-  auto broker_failed = [&](std::string_view reason) {
-    for (auto* p : parts) {
-      if (from_replica(*p)) {
-        leave_read_replica(*p, reason);
-      } else {
-        source_.invalidate_leader(p->source_topic, p->partition);
-      }
-    }
-    request_metadata_refresh(source_);
-  };
-
+  fetch_round round;
+  round.broker = broker;
+  round.partitions = std::move(parts);
   auto conn = co_await source_.connection_to(broker);
   if (!conn) {
-    count_error(source_role, api::name, network_exception);
-    log::debug("cannot reach source broker",
-               {{"link", options_.link_name}, {"broker", broker}, {"error", conn.error().message()}});
-    broker_failed("cannot reach the replica: " + conn.error().message());
-    finish(true);
+    fetch_failed(round, conn.error(), "cannot reach source broker", "cannot reach the replica: ");
     co_return;
   }
-  const auto version = (*conn)->version_for<api>();
+  const auto version = (*conn)->version_for<fetch_api>();
   if (!version) {
     log::error("source broker speaks no Fetch version klink knows",
                {{"link", options_.link_name}, {"broker", broker}});
-    for (auto* p : parts)
+    for (auto* p : round.partitions)
       leave_read_replica(*p, "the replica speaks no Fetch version klink knows");
-    finish(true);
+    end_fetch(round, true);
     co_return;
   }
-  const bool by_id = *version >= 13;
+  round.by_id = *version >= 13;
+  const auto request = fetch_request_for(round);
 
+  const auto sent_at = clock::now();
+  auto reply = co_await (*conn)->send<fetch_api>(request);
+  if (!reply) {
+    fetch_failed(round, reply.error(), "fetch failed", "fetch from the replica failed: ");
+    co_return;
+  }
+  stats_.fetch_latency.observe(clock::now() - sent_at);
+  round.held_response = hold(reply->buffer);
+  const auto& body = reply->body;
+  if (body.error_code != 0) {
+    const auto code = kafka::to_error_code(body.error_code);
+    count_error(klink::error(code, fetch_api::name).on(std::string(source_role)));
+    const auto name = kafka::error_name(code);
+    log::warn("fetch refused", {{"link", options_.link_name}, {"broker", broker}, {"error", name}});
+    for (auto* p : round.partitions)
+      if (round.from_replica(*p))
+        leave_read_replica(*p, "the replica refused the fetch: " + std::string(name));
+    end_fetch(round, true);
+    co_return;
+  }
+  co_await take_fetched(round, body);
+  end_fetch(round, false);
+  wake_sender();
+}
+
+kafka::msg::fetch_request mirror_engine::fetch_request_for(fetch_round& round) {
+  using fetch_topic = decltype(kafka::msg::fetch_request::topics)::value_type;
+  auto& parts = round.partitions;
   // Rotate the order so a large partition late in the list is not starved
   // by the response size limit (KIP-74 only guarantees the first one).
   std::rotate(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(rotate_++ % parts.size()),
@@ -176,7 +186,6 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t broker,
   request.session_id = 0;
   request.session_epoch = -1;          // no fetch session: every request is a full fetch
   request.rack_id = options_.rack_id;  // v11+; older versions leave it out
-  std::map<std::string, kafka::uuid> ids;
   for (auto* p : parts) {
     const auto* meta = source_.topic(p->source_topic);
     auto topic = std::find_if(request.topics.begin(), request.topics.end(),
@@ -188,170 +197,178 @@ asio::awaitable<void> mirror_engine::fetch_from(int32_t broker,
       request.topics.push_back(std::move(t));
       topic = std::prev(request.topics.end());
     }
-    fetch_partition fp;
+    decltype(fetch_topic::partitions)::value_type fp;
     fp.partition = p->partition;
     fp.fetch_offset = p->fetch_offset;
     fp.partition_max_bytes = options_.partition_fetch_max_bytes;
     if (meta && static_cast<std::size_t>(p->partition) < meta->partitions.size()) {
       fp.current_leader_epoch =
           meta->partitions[static_cast<std::size_t>(p->partition)].leader_epoch;
-      ids[p->source_topic] = meta->topic_id;
+      round.topic_ids[p->source_topic] = meta->topic_id;
     }
     topic->partitions.push_back(fp);
   }
+  return request;
+}
 
-  const auto sent_at = clock::now();
-  auto reply = co_await (*conn)->send<api>(request);
-  if (!reply) {
-    count_error(source_role, api::name, network_exception);
-    log::debug(
-        "fetch failed",
-        {{"link", options_.link_name}, {"broker", broker}, {"error", reply.error().message()}});
-    broker_failed("fetch from the replica failed: " + reply.error().message());
-    finish(true);
-    co_return;
+void mirror_engine::end_fetch(const fetch_round& round, bool failed) {
+  for (auto* p : round.partitions)
+    p->fetching = false;
+  fetch_in_flight_[round.broker] = false;
+  if (failed) {
+    const int failures = ++fetch_failures_[round.broker];
+    fetch_retry_after_[round.broker] = clock::now() + backoff_for(failures);
+  } else {
+    fetch_failures_[round.broker] = 0;
   }
-  stats_.fetch_latency.observe(clock::now() - sent_at);
-  // The whole response buffer counts against the budget until its last
-  // batch is acknowledged: that is the memory really held.
-  auto held_response = hold(reply->buffer);
-  auto& body = reply->body;
-  if (body.error_code != 0) {
-    const auto name = kafka::error_name(kafka::to_error_code(body.error_code));
-    count_error(source_role, api::name, name);
-    log::warn("fetch refused", {{"link", options_.link_name}, {"broker", broker}, {"error", name}});
-    for (auto* p : parts)
-      if (from_replica(*p))
-        leave_read_replica(*p, "the replica refused the fetch: " + std::string(name));
-    finish(true);
-    co_return;
-  }
+  wake_fetcher();
+}
 
-  for (auto& topic_response : body.responses) {
+void mirror_engine::fetch_failed(const fetch_round& round, const klink::error& failure,
+                                 std::string_view log_message, std::string_view replica_reason) {
+  klink::error failed = failure;
+  failed.call = fetch_api::name;
+  failed.cluster = source_role;
+  count_error(failed);
+  const std::string text = failed.message();
+  log::debug(log_message,
+             {{"link", options_.link_name}, {"broker", round.broker}, {"error", text}});
+  // Partitions read from the broker as a replica go back to their leaders;
+  // for the others the leader itself is in doubt.
+  for (auto* p : round.partitions) {
+    if (round.from_replica(*p)) {
+      leave_read_replica(*p, std::string(replica_reason) + text);
+    } else {
+      source_.invalidate_leader(p->source_topic, p->partition);
+    }
+  }
+  request_metadata_refresh(source_);
+  end_fetch(round, true);
+}
+
+asio::awaitable<void> mirror_engine::take_fetched(fetch_round& round,
+                                                  const kafka::msg::fetch_response& body) {
+  for (const auto& topic_response : body.responses) {
     std::string topic_name = topic_response.topic;
-    if (by_id) {
-      for (const auto& [name, id] : ids) {
+    if (round.by_id) {
+      for (const auto& [name, id] : round.topic_ids) {
         if (id == topic_response.topic_id) topic_name = name;
       }
     }
-    for (auto& pd : topic_response.partitions) {
-      partition_mirror* p = find_by_source(topic_name, pd.partition_index);
+    for (const auto& data : topic_response.partitions) {
+      partition_mirror* p = find_by_source(topic_name, data.partition_index);
       if (p == nullptr || p->state != partition_state::active) continue;
-      if (std::find(parts.begin(), parts.end(), p) == parts.end()) continue;
-      const auto code = kafka::to_error_code(pd.error_code);
-      if (code != error_code::none && from_replica(*p)) {
-        // Whatever a replica says (it lags, it no longer has the partition,
-        // its leader epoch differs) the leader is the authority: ask it. An
-        // out-of-range offset here is a lagging follower, not lost data.
-        count_error(source_role, api::name, kafka::error_name(code));
-        leave_read_replica(*p, kafka::error_name(code));
-        if (code != error_code::offset_out_of_range && code != error_code::offset_not_available)
-          request_metadata_refresh(source_);
-        continue;
-      }
-      if (code != error_code::none) {
-        count_error(source_role, api::name, kafka::error_name(code));
-        if (code == error_code::offset_out_of_range) {
-          // Retention removed data klink had not copied yet (or the source was
-          // truncated). Continuing from the log start loses those records: say so.
-          if (pd.log_start_offset >= 0 && p->fetch_offset < pd.log_start_offset) {
-            log::error("source records deleted before they were mirrored",
-                       {{"link", options_.link_name},
-                        {"topic", p->source_topic},
-                        {"partition", p->partition},
-                        {"from_offset", p->fetch_offset},
-                        {"to_offset", pd.log_start_offset}});
-            p->fetch_offset = pd.log_start_offset;
-          } else {
-            fail_partition(*p, partition_state::failed,
-                           "fetch offset " + std::to_string(p->fetch_offset) +
-                               " is out of range on the source (log start " +
-                               std::to_string(pd.log_start_offset) + ", high watermark " +
-                               std::to_string(pd.high_watermark) + ")");
-          }
-          continue;
-        }
-        const auto info = kafka::classify(code);
-        if (info.action == error_action::fatal) {
-          fail_partition(*p, partition_state::failed,
-                         "source refused fetch: " + std::string(kafka::error_name(code)));
-        } else {
-          source_.invalidate_leader(p->source_topic, p->partition);
-          request_metadata_refresh(source_);
-        }
-        continue;
-      }
-      p->source_high_watermark = pd.high_watermark;
-      p->source_last_stable_offset = pd.last_stable_offset;
-      p->source_log_start_offset = pd.log_start_offset;
-      // The leader names a replica in klink's rack; its answer then usually
-      // carries no records. The fetch offset is unchanged, so the next fetch,
-      // from the replica, picks up exactly here.
-      if (pd.preferred_read_replica >= 0 && pd.preferred_read_replica != broker &&
-          pd.preferred_read_replica != p->preferred_read_replica) {
-        if (source_.metadata().brokers.contains(pd.preferred_read_replica)) {
-          use_read_replica(*p, pd.preferred_read_replica);
-        } else {
-          // Not known yet: learn the broker's address first; the leader
-          // names it again at the next fetch.
-          request_metadata_refresh(source_);
-        }
-      } else if (pd.preferred_read_replica < 0 && p->rechecked_read_replica >= 0 &&
-                 !from_replica(*p)) {
-        // The periodic re-check ended on the leader itself: that is news.
-        log::info("fetching partition from its leader again",
-                  {{"link", options_.link_name},
-                   {"topic", p->source_topic},
-                   {"partition", p->partition},
-                   {"broker", p->rechecked_read_replica},
-                   {"reason", "the source leader named no replica at the periodic re-check"}});
-        p->rechecked_read_replica = -1;
-      }
-      if (p->stopping || !pd.records || pd.records->empty()) continue;
+      if (std::ranges::find(round.partitions, p) == round.partitions.end()) continue;
+      if (handle_fetch_error(round, *p, data)) continue;
+      p->source_high_watermark = data.high_watermark;
+      p->source_last_stable_offset = data.last_stable_offset;
+      p->source_log_start_offset = data.log_start_offset;
+      follow_read_replica(round, *p, data);
+      if (p->stopping || !data.records || data.records->empty()) continue;
       // Held at a promotion's cut by an earlier response: drop what this
       // one brought, so nothing past the cut reaches the destination.
       if (p->stop_at >= 0 && p->fetch_offset >= p->stop_at) continue;
-
-      // The records view points into the response buffer, which this
-      // coroutine owns exclusively: rewriting headers there in place is safe.
-      auto* begin = const_cast<std::byte*>(pd.records->data());
-      transform_input input;
-      input.owner = held_response;
-      input.records = kafka::mutable_bytes_view(begin, pd.records->size());
-      input.fetch_offset = p->fetch_offset;
-      if (pd.aborted_transactions) {
-        for (const auto& at : *pd.aborted_transactions) {
-          input.aborted.push_back({at.producer_id, at.first_offset});
-        }
-      }
-      auto out = transform_fetched_records(std::move(input));
-      if (std::any_of(out.batches.begin(), out.batches.end(),
-                      [](const auto& b) { return b.needs_rebuild; })) {
-        co_await asio::post(rebuild_pool_, use_awaitable);
-        rebuild_marked_batches(out);
-        co_await asio::post(executor_, use_awaitable);
-        if (p->state != partition_state::active || p->stopping) continue;
-      }
-      for (auto& b : out.batches) {
-        if (b.rebuilt) b.owner = hold(std::move(b.owner));
-        p->buffered_bytes += b.bytes.size();
-        buffered_bytes_ += b.bytes.size();
-        p->ready.push_back(std::move(b));
-      }
-      p->counters.batches_rebuilt += out.counters.batches_rebuilt;
-      p->counters.control_batches_dropped += out.counters.control_batches_dropped;
-      p->counters.aborted_batches_dropped += out.counters.aborted_batches_dropped;
-      p->fetch_offset = out.next_fetch_offset;
-      if (out.failed) {
-        // Batches before the bad one still go out; nothing after it does:
-        // fetching stops now, the partition stops once they are acknowledged.
-        p->stop_after_queued = out.error;
-        if (p->idle()) fail_partition(*p, partition_state::failed, out.error);
-      }
+      co_await queue_fetched(round, *p, data);
     }
   }
-  finish(false);
-  wake_sender();
+}
+
+bool mirror_engine::handle_fetch_error(const fetch_round& round, partition_mirror& p,
+                                       const fetched_partition& data) {
+  const auto code = kafka::to_error_code(data.error_code);
+  if (code == error_code::none) return false;
+  klink::error refused = klink::error(code, fetch_api::name)
+                             .on(std::string(source_role))
+                             .at(p.source_topic, p.partition);
+  count_error(refused);
+  if (round.from_replica(p)) {
+    // Whatever a replica says (it lags, it no longer has the partition,
+    // its leader epoch differs) the leader is the authority: ask it. An
+    // out-of-range offset here is a lagging follower, not lost data.
+    leave_read_replica(p, kafka::error_name(code));
+    if (code != error_code::offset_out_of_range && code != error_code::offset_not_available)
+      request_metadata_refresh(source_);
+  } else if (code == error_code::offset_out_of_range) {
+    // Retention removed data klink had not copied yet (or the source was
+    // truncated). Continuing from the log start loses those records: say so.
+    if (data.log_start_offset >= 0 && p.fetch_offset < data.log_start_offset) {
+      log::error("source records deleted before they were mirrored",
+                 {{"link", options_.link_name},
+                  {"topic", p.source_topic},
+                  {"partition", p.partition},
+                  {"from_offset", p.fetch_offset},
+                  {"to_offset", data.log_start_offset}});
+      p.fetch_offset = data.log_start_offset;
+    } else {
+      refused.detail = "fetch offset " + std::to_string(p.fetch_offset) +
+                       " is out of range on the source (log start " +
+                       std::to_string(data.log_start_offset) + ", high watermark " +
+                       std::to_string(data.high_watermark) + ")";
+      fail_partition(p, partition_state::failed, std::move(refused));
+    }
+  } else if (refused.action() == kafka::error_action::fatal) {
+    fail_partition(p, partition_state::failed, std::move(refused).within("source refused fetch"));
+  } else {
+    source_.invalidate_leader(p.source_topic, p.partition);
+    request_metadata_refresh(source_);
+  }
+  return true;
+}
+
+void mirror_engine::follow_read_replica(const fetch_round& round, partition_mirror& p,
+                                        const fetched_partition& data) {
+  // The leader names a replica in klink's rack; its answer then usually
+  // carries no records. The fetch offset is unchanged, so the next fetch,
+  // from the replica, picks up exactly here.
+  if (data.preferred_read_replica >= 0 && data.preferred_read_replica != round.broker &&
+      data.preferred_read_replica != p.preferred_read_replica) {
+    if (source_.metadata().brokers.contains(data.preferred_read_replica)) {
+      use_read_replica(p, data.preferred_read_replica);
+    } else {
+      // Not known yet: learn the broker's address first; the leader
+      // names it again at the next fetch.
+      request_metadata_refresh(source_);
+    }
+  } else if (data.preferred_read_replica < 0 && p.rechecked_read_replica >= 0 &&
+             !round.from_replica(p)) {
+    // The periodic re-check ended on the leader itself: that is news.
+    log::info("fetching partition from its leader again",
+              {{"link", options_.link_name},
+               {"topic", p.source_topic},
+               {"partition", p.partition},
+               {"broker", p.rechecked_read_replica},
+               {"reason", "the source leader named no replica at the periodic re-check"}});
+    p.rechecked_read_replica = -1;
+  }
+}
+
+asio::awaitable<void> mirror_engine::queue_fetched(const fetch_round& round, partition_mirror& p,
+                                                   const fetched_partition& data) {
+  auto out =
+      transform_fetched_records(transform_input_of(data, round.held_response, p.fetch_offset));
+  if (std::ranges::any_of(out.batches, &outbound_batch::needs_rebuild)) {
+    co_await asio::post(rebuild_pool_, use_awaitable);
+    rebuild_marked_batches(out);
+    co_await asio::post(executor_, use_awaitable);
+    if (p.state != partition_state::active || p.stopping) co_return;
+  }
+  for (auto& b : out.batches) {
+    if (b.rebuilt) b.owner = hold(std::move(b.owner));
+    p.buffered_bytes += b.bytes.size();
+    buffered_bytes_ += b.bytes.size();
+    p.ready.push_back(std::move(b));
+  }
+  p.counters.batches_rebuilt += out.counters.batches_rebuilt;
+  p.counters.control_batches_dropped += out.counters.control_batches_dropped;
+  p.counters.aborted_batches_dropped += out.counters.aborted_batches_dropped;
+  p.fetch_offset = out.next_fetch_offset;
+  if (out.failure) {
+    // Batches before the bad one still go out; nothing after it does:
+    // fetching stops now, the partition stops once they are acknowledged.
+    p.stop_after_queued =
+        std::move(*out.failure).on(std::string(source_role)).at(p.source_topic, p.partition);
+    if (p.idle()) fail_partition(p, partition_state::failed, *p.stop_after_queued);
+  }
 }
 
 }  // namespace klink::mirror

@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 
+#include "kafka/error.h"
 #include "mirror/outbound_batch.h"
 
 namespace klink::mirror {
@@ -42,18 +44,18 @@ struct partition_counters {
   uint64_t produce_retries = 0;
 };
 
-// Owned by the mirror_engine and touched only on its executor.
+// Owned by the mirror_engine; touched only on the link's single-threaded executor.
 struct partition_mirror {
   std::string source_topic;
   std::string mirror_topic;
   int32_t partition = 0;
 
   partition_state state = partition_state::active;
-  std::string error;  // why the partition stopped
+  std::optional<klink::error> failure;  // why the partition stopped
   // Set when the source sent something unusable (a corrupt batch): no more
   // fetching; the batches before it are still delivered, then the partition
-  // stops with this reason.
-  std::string stop_after_queued;
+  // stops with this error.
+  std::optional<klink::error> stop_after_queued;
   // Paused by the operator: no new fetches; what was fetched is still delivered.
   bool paused = false;
   // A promotion holds the mirror at its cut: nothing at or past this source
