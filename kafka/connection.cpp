@@ -50,8 +50,11 @@ int refuse_passphrase(char*, int, int, void*) {
 // of small files, and it is what makes a fixed CA, certificate or key file
 // take effect at the next reconnect without a restart. The files are read on
 // the io thread; they are a few KB and read once per connect, accepted.
-std::expected<std::unique_ptr<asio::ssl::context>, std::string> make_tls_context(
-    const tls_options& tls) {
+klink::error tls_failure(std::string text) {
+  return klink::error(client_errc::tls, {}, std::move(text));
+}
+
+result<std::unique_ptr<asio::ssl::context>> make_tls_context(const tls_options& tls) {
   auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX* native = context->native_handle();
   ERR_clear_error();
@@ -60,16 +63,17 @@ std::expected<std::unique_ptr<asio::ssl::context>, std::string> make_tls_context
   SSL_CTX_set_default_passwd_cb(native, refuse_passphrase);
   if (tls.ca_file.empty()) {
     if (SSL_CTX_set_default_verify_paths(native) != 1) {
-      return std::unexpected("cannot load the system's trusted CA certificates: " +
-                             openssl_reason());
+      return std::unexpected(
+          tls_failure("cannot load the system's trusted CA certificates: " + openssl_reason()));
     }
   } else if (SSL_CTX_load_verify_locations(native, tls.ca_file.c_str(), nullptr) != 1) {
-    return std::unexpected("cannot load CA file " + tls.ca_file + ": " + openssl_reason());
+    return std::unexpected(
+        tls_failure("cannot load CA file " + tls.ca_file + ": " + openssl_reason()));
   }
   if (!tls.cert_file.empty()) {
     if (SSL_CTX_use_certificate_chain_file(native, tls.cert_file.c_str()) != 1) {
-      return std::unexpected("cannot load client certificate " + tls.cert_file + ": " +
-                             openssl_reason());
+      return std::unexpected(
+          tls_failure("cannot load client certificate " + tls.cert_file + ": " + openssl_reason()));
     }
     // A key in the certificate's own PEM file is allowed.
     const std::string& key = tls.key_file.empty() ? tls.cert_file : tls.key_file;
@@ -77,14 +81,15 @@ std::expected<std::unique_ptr<asio::ssl::context>, std::string> make_tls_context
       // OpenSSL checks the key against the certificate while loading it.
       if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
         ERR_clear_error();
-        return std::unexpected("private key " + key + " does not match certificate " +
-                               tls.cert_file);
+        return std::unexpected(
+            tls_failure("private key " + key + " does not match certificate " + tls.cert_file));
       }
-      return std::unexpected("cannot load private key " + key +
-                             " (unencrypted PEM expected): " + openssl_reason());
+      return std::unexpected(tls_failure("cannot load private key " + key +
+                                         " (unencrypted PEM expected): " + openssl_reason()));
     }
     if (SSL_CTX_check_private_key(native) != 1) {
-      return std::unexpected("private key " + key + " does not match certificate " + tls.cert_file);
+      return std::unexpected(
+          tls_failure("private key " + key + " does not match certificate " + tls.cert_file));
     }
   }
   return context;
@@ -159,8 +164,9 @@ asio::awaitable<result<void>> connection::open() {
   if (options_.security.tls.enabled) {
     auto context = make_tls_context(options_.security.tls);
     if (!context) {
-      co_return std::unexpected(klink::error(
-          client_errc::tls, {}, "TLS to " + address_.to_string() + ": " + context.error()));
+      co_return std::unexpected(
+          klink::error(client_errc::tls, {},
+                       "TLS to " + address_.to_string() + ": " + context.error().message()));
     }
     tls_context_ = std::move(*context);
     tls_stream_.emplace(executor_, *tls_context_);
@@ -316,7 +322,7 @@ asio::awaitable<result<void>> connection::authenticate() {
 
   // Read now, not at start-up: a rewritten password file is used at the next connect.
   auto password = sasl::read_password(options);
-  if (!password) co_return refused(password.error());
+  if (!password) co_return refused(password.error().message());
 
   auto answered = [&](const msg::sasl_authenticate_response& reply) -> result<void> {
     if (reply.error_code == 0) return {};
@@ -352,14 +358,14 @@ asio::awaitable<result<void>> connection::authenticate() {
     auto client_final = scram.final_message(
         std::string_view(reinterpret_cast<const char*>(server_first->auth_bytes.data()),
                          server_first->auth_bytes.size()));
-    if (!client_final) co_return refused(client_final.error());
+    if (!client_final) co_return refused(client_final.error().message());
     auto server_final = co_await sasl_round(to_bytes(*client_final), *authenticate_version);
     if (!server_final) co_return std::unexpected(server_final.error());
     if (auto ok = answered(*server_final); !ok) co_return ok;
     auto verified = scram.verify(
         std::string_view(reinterpret_cast<const char*>(server_final->auth_bytes.data()),
                          server_final->auth_bytes.size()));
-    if (!verified) co_return refused(verified.error());
+    if (!verified) co_return refused(verified.error().message());
     last = std::move(*server_final);
   }
   if (last->session_lifetime_ms > 0) {

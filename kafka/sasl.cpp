@@ -17,6 +17,13 @@
 namespace klink::kafka::sasl {
 
 namespace {
+// SASL failures are authentication failures; the text is the whole message.
+error refusal(std::string text) {
+  return error(client_errc::authentication, {}, std::move(text));
+}
+}  // namespace
+
+namespace {
 
 constexpr std::string_view base64_alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -112,8 +119,8 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
-std::expected<std::string, std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::unexpected("base64 length is not a multiple of 4");
+result<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::unexpected(refusal("base64 length is not a multiple of 4"));
   std::string out;
   out.reserve(text.size() / 4 * 3);
   for (std::size_t i = 0; i < text.size(); i += 4) {
@@ -124,12 +131,14 @@ std::expected<std::string, std::string> base64_decode(std::string_view text) {
       uint32_t digit = 0;
       if (c == '=') {
         // Padding only at the very end, at most two characters.
-        if (i + 4 != text.size() || k < 2) return std::unexpected("misplaced base64 padding");
+        if (i + 4 != text.size() || k < 2)
+          return std::unexpected(refusal("misplaced base64 padding"));
         ++padding;
       } else {
-        if (padding > 0) return std::unexpected("misplaced base64 padding");
+        if (padding > 0) return std::unexpected(refusal("misplaced base64 padding"));
         const auto pos = base64_alphabet.find(c);
-        if (pos == std::string_view::npos) return std::unexpected("invalid base64 character");
+        if (pos == std::string_view::npos)
+          return std::unexpected(refusal("invalid base64 character"));
         digit = static_cast<uint32_t>(pos);
       }
       v = (v << 6) | digit;
@@ -201,8 +210,9 @@ std::string scram_client::first_message() {
   return "n,," + client_first_bare_;
 }
 
-std::expected<std::string, std::string> scram_client::final_message(std::string_view server_first) {
-  if (step_ != step::first_sent) return std::unexpected("SCRAM: server-first out of order");
+result<std::string> scram_client::final_message(std::string_view server_first) {
+  if (step_ != step::first_sent)
+    return std::unexpected(refusal("SCRAM: server-first out of order"));
   step_ = step::failed;
   std::string_view nonce;
   std::string_view salt_text;
@@ -210,7 +220,7 @@ std::expected<std::string, std::string> scram_client::final_message(std::string_
   for (const auto& [key, value] : attributes(server_first)) {
     switch (key) {
       case 'm':
-        return std::unexpected("SCRAM: the server requires an unsupported extension");
+        return std::unexpected(refusal("SCRAM: the server requires an unsupported extension"));
       case 'r':
         nonce = value;
         break;
@@ -225,24 +235,25 @@ std::expected<std::string, std::string> scram_client::final_message(std::string_
     }
   }
   if (nonce.empty() || salt_text.empty() || iterations_text.empty()) {
-    return std::unexpected("SCRAM: malformed server-first message");
+    return std::unexpected(refusal("SCRAM: malformed server-first message"));
   }
   // The server's nonce extends ours: otherwise this is a replay or a mix-up.
   if (nonce.size() <= client_nonce_.size() || !nonce.starts_with(client_nonce_)) {
-    return std::unexpected("SCRAM: the server nonce does not extend the client nonce");
+    return std::unexpected(refusal("SCRAM: the server nonce does not extend the client nonce"));
   }
   int iterations = 0;
   auto [end, ec] = std::from_chars(iterations_text.data(),
                                    iterations_text.data() + iterations_text.size(), iterations);
   if (ec != std::errc{} || end != iterations_text.data() + iterations_text.size()) {
-    return std::unexpected("SCRAM: malformed iteration count");
+    return std::unexpected(refusal("SCRAM: malformed iteration count"));
   }
   if (iterations < min_iterations) {
-    return std::unexpected("SCRAM: the server asks for " + std::to_string(iterations) +
-                           " iterations, fewer than the minimum " + std::to_string(min_iterations));
+    return std::unexpected(refusal("SCRAM: the server asks for " + std::to_string(iterations) +
+                                   " iterations, fewer than the minimum " +
+                                   std::to_string(min_iterations)));
   }
   auto salt = base64_decode(salt_text);
-  if (!salt || salt->empty()) return std::unexpected("SCRAM: malformed salt");
+  if (!salt || salt->empty()) return std::unexpected(refusal("SCRAM: malformed salt"));
 
   // PBKDF2 with Kafka's default 4096 iterations takes about a millisecond on
   // the io thread, once per connection: accepted rather than offloaded.
@@ -265,32 +276,34 @@ std::expected<std::string, std::string> scram_client::final_message(std::string_
   return without_proof + ",p=" + base64_encode(proof);
 }
 
-std::expected<void, std::string> scram_client::verify(std::string_view server_final) {
-  if (step_ != step::final_sent) return std::unexpected("SCRAM: server-final out of order");
+result<void> scram_client::verify(std::string_view server_final) {
+  if (step_ != step::final_sent)
+    return std::unexpected(refusal("SCRAM: server-final out of order"));
   step_ = step::failed;
   for (const auto& [key, value] : attributes(server_final)) {
-    if (key == 'e') return std::unexpected("SCRAM: the server refused: " + std::string(value));
+    if (key == 'e')
+      return std::unexpected(refusal("SCRAM: the server refused: " + std::string(value)));
     if (key == 'v') {
       auto signature = base64_decode(value);
       if (!signature || signature->size() != expected_server_signature_.size() ||
           CRYPTO_memcmp(signature->data(), expected_server_signature_.data(), signature->size()) !=
               0) {
-        return std::unexpected(
-            "SCRAM: the server's signature is wrong (the broker does not know the password)");
+        return std::unexpected(refusal(
+            "SCRAM: the server's signature is wrong (the broker does not know the password)"));
       }
       step_ = step::done;
       return {};
     }
   }
-  return std::unexpected("SCRAM: malformed server-final message");
+  return std::unexpected(refusal("SCRAM: malformed server-final message"));
 }
 
-std::expected<std::string, std::string> read_password(const sasl_options& options) {
+result<std::string> read_password(const sasl_options& options) {
   if (!options.password_file.empty()) {
     std::ifstream in(options.password_file, std::ios::binary);
     if (!in) {
-      return std::unexpected("cannot read the SASL password file " + options.password_file + ": " +
-                             std::strerror(errno));
+      return std::unexpected(refusal("cannot read the SASL password file " + options.password_file +
+                                     ": " + std::strerror(errno)));
     }
     std::ostringstream content;
     content << in.rdbuf();
@@ -298,19 +311,20 @@ std::expected<std::string, std::string> read_password(const sasl_options& option
     if (password.ends_with('\n')) password.pop_back();
     if (password.ends_with('\r')) password.pop_back();
     if (password.empty()) {
-      return std::unexpected("the SASL password file " + options.password_file + " is empty");
+      return std::unexpected(
+          refusal("the SASL password file " + options.password_file + " is empty"));
     }
     return password;
   }
   if (!options.password_env.empty()) {
     const char* value = std::getenv(options.password_env.c_str());
     if (value == nullptr || *value == '\0') {
-      return std::unexpected("the environment variable " + options.password_env +
-                             " (SASL password) is not set");
+      return std::unexpected(refusal("the environment variable " + options.password_env +
+                                     " (SASL password) is not set"));
     }
     return std::string(value);
   }
-  return std::unexpected("no SASL password configured (password_file or password_env)");
+  return std::unexpected(refusal("no SASL password configured (password_file or password_env)"));
 }
 
 }  // namespace klink::kafka::sasl

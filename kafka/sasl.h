@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "kafka/error.h"
 #include "kafka/protocol/bytes.h"
 #include "kafka/security.h"
 
@@ -22,7 +23,7 @@ std::string escape_saslname(std::string_view name);
 // Standard base64 with padding (what SCRAM uses for salts, proofs and signatures).
 std::string base64_encode(std::string_view bytes);
 // Strict: rejects characters outside the alphabet and bad padding.
-std::expected<std::string, std::string> base64_decode(std::string_view text);
+result<std::string> base64_decode(std::string_view text);
 
 enum class scram_hash : uint8_t { sha_256, sha_512 };
 
@@ -46,10 +47,10 @@ class scram_client {
   std::string first_message();
   // Parses server-first ("r=...,s=...,i=..."), derives the keys and returns
   // client-final "c=biws,r=<nonce>,p=<proof>".
-  std::expected<std::string, std::string> final_message(std::string_view server_first);
+  result<std::string> final_message(std::string_view server_first);
   // Checks server-final "v=<signature>" (or reports "e=<error>"): proves that
   // the broker knows the password too.
-  std::expected<void, std::string> verify(std::string_view server_final);
+  result<void> verify(std::string_view server_final);
 
   // Kafka refuses fewer iterations than this (ScramMechanism.minIterations);
   // so does klink, so that a fake server cannot make the proof cheap to attack.
@@ -81,6 +82,6 @@ std::string scram_digest(scram_hash hash, std::string_view data);
 // newline trimmed) or from the environment variable password_env. Reading a
 // small file on the io thread at connect time is accepted: it happens once
 // per connection. The error names the file or variable, never the content.
-std::expected<std::string, std::string> read_password(const sasl_options& options);
+result<std::string> read_password(const sasl_options& options);
 
 }  // namespace klink::kafka::sasl

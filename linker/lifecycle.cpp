@@ -40,10 +40,10 @@ asio::awaitable<result<void>> mirror_lifecycle::load() {
       // Unreadable means unknown: mirroring it could write into a promoted
       // topic, so it is treated as diverged until an operator fails it over.
       log::error("unreadable mirror state record; the mirror stays stopped",
-                 {{"link", ctx_.name()}, {"topic", topic}, {"error", record.error()}});
+                 {{"link", ctx_.name()}, {"topic", topic}, {"error", record.error().message()}});
       mirror_record unreadable;
       unreadable.phase = mirror_phase::diverged;
-      unreadable.reason = "unreadable state record: " + record.error();
+      unreadable.reason = "unreadable state record: " + record.error().message();
       entries_[topic] = {std::move(unreadable), true};
       continue;
     }

@@ -8,6 +8,10 @@
 namespace klink::linker {
 
 namespace {
+
+error unreadable(std::string text) {
+  return error(errc::unreadable_state, {}, std::move(text));
+}
 using nlohmann::json;
 
 constexpr std::pair<mirror_phase, std::string_view> phase_names[] = {
@@ -94,15 +98,16 @@ std::string serialize(const mirror_record& record) {
   return doc.dump();
 }
 
-std::expected<mirror_record, std::string> parse_mirror_record(std::string_view text) {
+result<mirror_record> parse_mirror_record(std::string_view text) {
   const json doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return std::unexpected("not a JSON object");
+  if (doc.is_discarded() || !doc.is_object())
+    return std::unexpected(unreadable("not a JSON object"));
   try {
     if (doc.at("version").get<int>() != 1)
-      return std::unexpected("unknown record version " + doc.at("version").dump());
+      return std::unexpected(unreadable("unknown record version " + doc.at("version").dump()));
     mirror_record record;
     auto phase = parse_phase(doc.at("state").get<std::string>());
-    if (!phase) return std::unexpected("unknown state " + doc.at("state").dump());
+    if (!phase) return std::unexpected(unreadable("unknown state " + doc.at("state").dump()));
     // A promotion in progress is never final: whoever reads it resumes mirroring.
     record.phase = *phase == mirror_phase::promoting ? mirror_phase::active : *phase;
     record.reason = doc.value("reason", "");
@@ -134,7 +139,7 @@ std::expected<mirror_record, std::string> parse_mirror_record(std::string_view t
     }
     return record;
   } catch (const json::exception& e) {
-    return std::unexpected(std::string("malformed mirror state record: ") + e.what());
+    return std::unexpected(unreadable(std::string("malformed mirror state record: ") + e.what()));
   }
 }
 

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "kafka/error.h"
+
 namespace klink::linker {
 
 // Compacted, one partition, on the destination; key "<link>/<topic>".
@@ -93,7 +95,7 @@ std::string mirror_state_key(std::string_view link, std::string_view topic);
 int64_t wall_clock_ms();
 
 std::string serialize(const mirror_record& record);
-std::expected<mirror_record, std::string> parse_mirror_record(std::string_view text);
+result<mirror_record> parse_mirror_record(std::string_view text);
 
 // The JSON the admin endpoint answers for a result.
 nlohmann::json to_json(const switch_result& result);

@@ -57,12 +57,12 @@ TEST(kafka_sasl, scram_sha_256_rfc7677_vector) {
   EXPECT_EQ(client.first_message(), "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
   auto final = client.final_message(
       "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
-  ASSERT_TRUE(final) << final.error();
+  ASSERT_TRUE(final) << final.error().message();
   EXPECT_EQ(*final,
             "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
             "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
   auto verified = client.verify("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
-  EXPECT_TRUE(verified) << verified.error();
+  EXPECT_TRUE(verified) << verified.error().message();
 }
 
 TEST(kafka_sasl, scram_sha_256_rejects_a_wrong_server_signature) {
@@ -72,8 +72,8 @@ TEST(kafka_sasl, scram_sha_256_rejects_a_wrong_server_signature) {
       "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"));
   auto verified = client.verify("v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
   ASSERT_FALSE(verified);
-  EXPECT_NE(verified.error().find("signature"), std::string::npos);
-  EXPECT_EQ(verified.error().find("pencil"), std::string::npos);
+  EXPECT_NE(verified.error().message().find("signature"), std::string::npos);
+  EXPECT_EQ(verified.error().message().find("pencil"), std::string::npos);
 }
 
 // The broker's side, computed independently of scram_client: the server
@@ -91,7 +91,7 @@ TEST(kafka_sasl, scram_sha_512_round_trip_against_a_server) {
   const std::string server_first =
       "r=clientnonceSERVER,s=" + base64_encode(salt) + ",i=" + std::to_string(iterations);
   auto final = client.final_message(server_first);
-  ASSERT_TRUE(final) << final.error();
+  ASSERT_TRUE(final) << final.error().message();
 
   const std::string without_proof = "c=biws,r=clientnonceSERVER";
   ASSERT_TRUE(final->starts_with(without_proof + ",p="));
@@ -131,8 +131,9 @@ TEST(kafka_sasl, scram_refuses_bad_server_first_messages) {
     client.first_message();
     auto final = client.final_message(c.server_first);
     ASSERT_FALSE(final) << c.server_first;
-    EXPECT_NE(final.error().find(c.expected), std::string::npos) << final.error();
-    EXPECT_EQ(final.error().find("secret-password"), std::string::npos);
+    EXPECT_NE(final.error().message().find(c.expected), std::string::npos)
+        << final.error().message();
+    EXPECT_EQ(final.error().message().find("secret-password"), std::string::npos);
   }
 }
 
@@ -144,7 +145,7 @@ TEST(kafka_sasl, scram_reports_a_server_error_and_steps_out_of_order) {
   ASSERT_TRUE(second.final_message("r=abcX,s=c2FsdA==,i=4096"));
   auto verified = second.verify("e=invalid-proof");
   ASSERT_FALSE(verified);
-  EXPECT_NE(verified.error().find("invalid-proof"), std::string::npos);
+  EXPECT_NE(verified.error().message().find("invalid-proof"), std::string::npos);
   EXPECT_FALSE(second.verify("v=AAAA"));  // single use
 }
 
@@ -190,8 +191,8 @@ TEST_F(kafka_sasl_password, errors_name_the_source_never_the_content) {
   options.password_file = (dir_ / "missing").string();
   auto missing = read_password(options);
   ASSERT_FALSE(missing);
-  EXPECT_NE(missing.error().find("missing"), std::string::npos);
-  EXPECT_NE(missing.error().find("No such file"), std::string::npos);
+  EXPECT_NE(missing.error().message().find("missing"), std::string::npos);
+  EXPECT_NE(missing.error().message().find("No such file"), std::string::npos);
 
   options.password_file = write("empty", "\n");
   EXPECT_FALSE(read_password(options));
@@ -201,7 +202,7 @@ TEST_F(kafka_sasl_password, errors_name_the_source_never_the_content) {
   ::unsetenv(options.password_env.c_str());
   auto unset = read_password(options);
   ASSERT_FALSE(unset);
-  EXPECT_NE(unset.error().find("KLINK_SASL_TEST_PASSWORD_UNSET"), std::string::npos);
+  EXPECT_NE(unset.error().message().find("KLINK_SASL_TEST_PASSWORD_UNSET"), std::string::npos);
 
   ::setenv("KLINK_SASL_TEST_PASSWORD", "from-env", 1);
   options.password_env = "KLINK_SASL_TEST_PASSWORD";

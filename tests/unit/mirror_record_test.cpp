@@ -36,7 +36,7 @@ TEST(mirror_lifecycle, phases_round_trip_by_name) {
 TEST(mirror_lifecycle, records_round_trip) {
   const mirror_record promoted{mirror_phase::failed_over, "", sample_result(), "", "", "", "", 0};
   auto parsed = parse_mirror_record(serialize(promoted));
-  ASSERT_TRUE(parsed) << parsed.error();
+  ASSERT_TRUE(parsed) << parsed.error().message();
   EXPECT_EQ(*parsed, promoted);
   EXPECT_EQ(parsed->result->abandoned_records(), 20);
 
@@ -94,7 +94,7 @@ TEST(mirror_record, keeps_the_mirror_name_and_source_topic_id) {
   r.source_topic_id = "x9Hc4yZ1QkWm0P1q3yL7Kw";
   r.source_cluster_id = "Jc-2ZinbQVG_21gg4zklYA";
   auto back = klink::linker::parse_mirror_record(klink::linker::serialize(r));
-  ASSERT_TRUE(back.has_value()) << back.error();
+  ASSERT_TRUE(back.has_value()) << back.error().message();
   EXPECT_EQ(*back, r);
   // Records written before these fields read as unnamed (the source's name).
   auto old = klink::linker::parse_mirror_record(R"({"version":1,"state":"PAUSED"})");
