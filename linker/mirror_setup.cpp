@@ -4,8 +4,7 @@
 
 #include "kafka/client/list_offsets.h"
 #include "kafka/error_code.h"
-#include "kafka/messages/create_partitions.h"
-#include "kafka/messages/create_topics.h"
+#include "kafka/client/topics.h"
 #include "kafka/sleep.h"
 #include "linker/lifecycle.h"
 #include "linker/link_context.h"
@@ -126,36 +125,11 @@ asio::awaitable<result<void>> topic_follower::create_mirror_topic(const std::str
   if (mirror_meta != nullptr &&
       mirror_meta->error != static_cast<int16_t>(error_code::unknown_topic_or_partition))
     co_return ok();
-  using api = kafka::msg::create_topics_api;
-  using creatable = decltype(kafka::msg::create_topics_request::topics)::value_type;
-  using creatable_config = decltype(creatable::configs)::value_type;
-  kafka::msg::create_topics_request request;
-  creatable t;
-  t.name = mirror;
-  t.num_partitions = partitions;
-  t.replication_factor = ctx_.options.replication_factor;
-  for (const auto& [name, value] :
-       mirror_topic_configs((*source_configs)[topic], ctx_.options.synced_configs)) {
-    creatable_config c;
-    c.name = name;
-    c.value = value;
-    t.configs.push_back(std::move(c));
-  }
-  request.topics.push_back(std::move(t));
-  request.timeout_ms = 30000;
-  auto reply = co_await ctx_.destination.send_to_controller<api>(request);
-  if (!reply)
-    co_return std::unexpected(
-        error(std::move(reply.error())).within("CreateTopics on the destination failed"));
-  for (const auto& result : reply->body.topics) {
-    if (result.error_code != 0 &&
-        result.error_code != static_cast<int16_t>(error_code::topic_already_exists)) {
-      co_return std::unexpected(error(kafka::to_error_code(result.error_code), "CreateTopics",
-                                      result.error_message.value_or(""))
-                                    .on("destination")
-                                    .at(mirror));
-    }
-  }
+  client::new_topic request{mirror, partitions, ctx_.options.replication_factor,
+                            mirror_topic_configs((*source_configs)[topic],
+                                                 ctx_.options.synced_configs)};
+  if (auto created = co_await client::create_topic(ctx_.destination, request); !created)
+    co_return std::unexpected(std::move(created.error()));
   log::info("mirror topic created", {{"link", ctx_.name()},
                                      {"topic", topic},
                                      {"mirror_topic", mirror},
@@ -257,28 +231,11 @@ asio::awaitable<result<void>> topic_follower::ensure_mirror_partitions(const std
     }
     if (meta != nullptr && meta->error == 0 && have > 0 && have < partitions && !asked) {
       asked = true;
-      using api = kafka::msg::create_partitions_api;
-      kafka::msg::create_partitions_request request;
-      decltype(request.topics)::value_type t;
-      t.name = mirror;
-      t.count = partitions;
-      t.assignments = std::nullopt;  // the destination places them
-      request.topics.push_back(std::move(t));
-      request.timeout_ms = 30000;
-      auto reply = co_await ctx_.destination.send_to_controller<api>(request);
-      if (!reply)
-        co_return std::unexpected(
-            error(std::move(reply.error())).within("CreatePartitions on the destination failed"));
-      for (const auto& r : reply->body.results) {
-        // INVALID_PARTITIONS: it already has them (an earlier attempt won).
-        if (r.error_code != 0 &&
-            r.error_code != static_cast<int16_t>(error_code::invalid_partitions)) {
-          co_return std::unexpected(error(kafka::to_error_code(r.error_code), "CreatePartitions",
-                                          r.error_message.value_or(""))
-                                        .on("destination")
-                                        .at(mirror));
-        }
-      }
+      // The destination places them; one that already has them (an earlier
+      // attempt won) is a success.
+      if (auto added = co_await client::create_partitions(ctx_.destination, mirror, partitions);
+          !added)
+        co_return added;
       log::info("mirror topic partitions added", {{"link", ctx_.name()},
                                                   {"topic", topic},
                                                   {"mirror_topic", mirror},

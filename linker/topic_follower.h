@@ -95,6 +95,7 @@ class topic_follower {
   void stop_for_source(const std::string& topic, std::string state, std::string reason);
   void set_excluded(const std::string& topic, bool excluded);
   void note_config_error(const std::string& key, const std::string& error);
+  // Each topic's effective configs; fails only when no topic could be described.
   asio::awaitable<result<std::map<std::string, std::map<std::string, std::string>>>>
   describe_configs(kafka::cluster& cluster, const std::vector<std::string>& topics);
   // discovery.cpp

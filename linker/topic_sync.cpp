@@ -5,8 +5,7 @@
 
 #include "kafka/client/list_offsets.h"
 #include "kafka/error_code.h"
-#include "kafka/messages/describe_configs.h"
-#include "kafka/messages/incremental_alter_configs.h"
+#include "kafka/client/topics.h"
 #include "linker/lifecycle.h"
 #include "linker/link_context.h"
 #include "linker/mirror_topic_config.h"
@@ -20,11 +19,6 @@ namespace klink::linker {
 
 namespace {
 using kafka::error_code;
-
-constexpr int8_t topic_resource = 2;
-constexpr int8_t set_config = 0;  // IncrementalAlterConfigs operation SET
-// Topics per DescribeConfigs / IncrementalAlterConfigs request.
-constexpr std::size_t configs_batch = 200;
 
 std::string changes_text(
     const std::map<std::string, std::pair<std::string, std::string>>& changes) {
@@ -160,43 +154,21 @@ asio::awaitable<result<void>> topic_follower::add_partitions(const std::string& 
   co_return ok();
 }
 
-asio::awaitable<result<std::map<std::string, std::map<std::string, std::string>>>>
+asio::awaitable<result<std::map<std::string, client::topic_configs>>>
 topic_follower::describe_configs(kafka::cluster& cluster, const std::vector<std::string>& topics) {
-  using api = kafka::msg::describe_configs_api;
-  std::map<std::string, std::map<std::string, std::string>> out;
+  auto described = co_await client::describe_topic_configs(cluster, topics);
+  if (!described) co_return std::unexpected(std::move(described.error()));
+  // The topics that answered; an error only when none did.
+  std::map<std::string, client::topic_configs> out;
   std::optional<error> first_error;
-  for (std::size_t begin = 0; begin < topics.size(); begin += configs_batch) {
-    kafka::msg::describe_configs_request request;
-    for (std::size_t i = begin; i < std::min(topics.size(), begin + configs_batch); ++i) {
-      decltype(request.resources)::value_type r;
-      r.resource_type = topic_resource;
-      r.resource_name = topics[i];
-      r.configuration_keys = std::nullopt;  // all: the effective values, defaults included
-      request.resources.push_back(std::move(r));
-    }
-    auto reply = co_await cluster.send_any<api>(request);
-    if (!reply) {
-      co_return std::unexpected(
-          error(std::move(reply.error()))
-              .within("DescribeConfigs on the " + cluster.role() + " failed"));
-    }
-    for (const auto& result : reply->body.results) {
-      if (result.error_code != 0) {
-        if (!first_error) {
-          first_error = error(kafka::to_error_code(result.error_code), "DescribeConfigs",
-                              result.error_message.value_or(""))
-                            .on(cluster.role())
-                            .at(result.resource_name);
-        }
-        continue;
-      }
-      auto& configs = out[result.resource_name];
-      for (const auto& c : result.configs) {
-        if (c.value) configs[c.name] = *c.value;
-      }
+  for (auto& [topic, configs] : *described) {
+    if (configs) {
+      out.emplace(topic, std::move(*configs));
+    } else if (!first_error) {
+      first_error = std::move(configs.error());
     }
   }
-  if (out.empty() && first_error) co_return std::unexpected(*first_error);
+  if (out.empty() && first_error) co_return std::unexpected(std::move(*first_error));
   co_return out;
 }
 
@@ -224,10 +196,9 @@ asio::awaitable<void> topic_follower::sync_configs() {
   if (!destination) co_return note_config_error("*", destination.error().message());
   config_sync_errors_.erase("*");
 
-  using api = kafka::msg::incremental_alter_configs_api;
-  kafka::msg::incremental_alter_configs_request request;
-  std::map<std::string, std::string> described;  // mirror -> change text, for the log
-  std::map<std::string, std::string> source_of;  // mirror -> source topic
+  std::map<std::string, client::topic_configs> wanted;  // mirror -> configs to set
+  std::map<std::string, std::string> described;          // mirror -> change text, for the log
+  std::map<std::string, std::string> source_of;          // mirror -> source topic
   for (std::size_t i = 0; i < topics.size(); ++i) {
     auto s = source->find(topics[i]);
     auto d = destination->find(mirrors[i]);
@@ -235,39 +206,25 @@ asio::awaitable<void> topic_follower::sync_configs() {
     const auto changes =
         config_changes(desired_synced_configs(s->second, ctx_.options.synced_configs), d->second);
     if (changes.empty()) continue;
-    decltype(request.resources)::value_type r;
-    r.resource_type = topic_resource;
-    r.resource_name = mirrors[i];
-    for (const auto& [name, change] : changes) {
-      decltype(r.configs)::value_type c;
-      c.name = name;
-      c.config_operation = set_config;
-      c.value = change.second;
-      r.configs.push_back(std::move(c));
-    }
-    request.resources.push_back(std::move(r));
+    for (const auto& [name, change] : changes)
+      wanted[mirrors[i]][name] = change.second;
     described[mirrors[i]] = changes_text(changes);
     source_of[mirrors[i]] = topics[i];
   }
-  if (request.resources.empty()) co_return;
-  auto reply = co_await ctx_.destination.send_any<api>(request);
-  if (!reply)
-    co_return note_config_error("*", "IncrementalAlterConfigs failed: " + reply.error().message());
-  for (const auto& r : reply->body.responses) {
-    const std::string& topic = source_of[r.resource_name];
-    if (r.error_code != 0) {
-      note_config_error(topic, error(kafka::to_error_code(r.error_code), "IncrementalAlterConfigs",
-                                     r.error_message.value_or(""))
-                                   .at(r.resource_name)
-                                   .message());
+  if (wanted.empty()) co_return;
+  auto applied = co_await client::set_topic_configs(ctx_.destination, wanted);
+  if (!applied) co_return note_config_error("*", applied.error().message());
+  for (const auto& [mirror, outcome] : *applied) {
+    const std::string& topic = source_of[mirror];
+    if (!outcome) {
+      note_config_error(topic, outcome.error().message());
       continue;
     }
     config_sync_errors_.erase(topic);
-    log::info("mirror topic configs synced from the source",
-              {{"link", ctx_.name()},
-               {"topic", topic},
-               {"mirror_topic", r.resource_name},
-               {"changes", described[r.resource_name]}});
+    log::info("mirror topic configs synced from the source", {{"link", ctx_.name()},
+                                                                {"topic", topic},
+                                                                {"mirror_topic", mirror},
+                                                                {"changes", described[mirror]}});
   }
 }
 
