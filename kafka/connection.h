@@ -122,6 +122,10 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<result<void>> negotiate_versions();
   asio::awaitable<result<void>> tls_handshake();
   asio::awaitable<result<void>> authenticate();
+  // PLAIN, or the SCRAM rounds, after the handshake: the last answer.
+  asio::awaitable<result<msg::sasl_authenticate_response>> sasl_exchange(std::string password,
+                                                                         int16_t version);
+  klink::error sasl_refusal(const std::string& why) const;
   asio::awaitable<result<msg::sasl_authenticate_response>> sasl_round(byte_vector auth_bytes,
                                                                       int16_t version);
   // One request/response on a connection that may still be opening (no ensure_open).

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kafka/asio.h"
+#include "kafka/client/call.h"
 #include "kafka/cluster.h"
 #include "linker/link_options.h"
 #include "mirror/mirror_engine.h"

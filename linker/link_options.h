@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "kafka/connection.h"
-#include "mirror/mirror_engine.h"
-#include "offsets/group_sync.h"
+#include "mirror/mirror_options.h"
+#include "offsets/group_filter.h"
 
 namespace klink::linker {
 

@@ -31,21 +31,6 @@ asio::awaitable<result<std::vector<committed_offset>>> fetch_committed_offsets(
   co_return co_await client::fetch_group_offsets(cluster, *coordinator, group);
 }
 
-group_filter::group_filter(std::vector<std::string> include, std::vector<std::string> exclude) {
-  for (const auto& p : include)
-    include_.emplace_back(p, std::regex::ECMAScript);
-  for (const auto& p : exclude)
-    exclude_.emplace_back(p, std::regex::ECMAScript);
-}
-
-bool group_filter::matches(std::string_view group) const {
-  if (group.starts_with(own_group_prefix)) return false;
-  auto whole = [group](const std::regex& re) {
-    return std::regex_match(group.begin(), group.end(), re);
-  };
-  return std::ranges::any_of(include_, whole) && std::ranges::none_of(exclude_, whole);
-}
-
 bool group_is_inactive(std::string_view state) {
   return state == "Empty" || state == "Dead";
 }

@@ -18,27 +18,10 @@
 #include "kafka/asio.h"
 #include "kafka/client/groups.h"
 #include "kafka/cluster.h"
+#include "offsets/group_filter.h"
 #include "kafka/error.h"
 
 namespace klink::offsets {
-
-// Group ids starting with this are klink's own and never synced.
-inline constexpr std::string_view own_group_prefix = "__klink";
-
-// Which consumer groups a link syncs: whole-name ECMAScript regexes.
-class group_filter {
- public:
-  group_filter() = default;
-  // Throws std::regex_error for a pattern that does not compile (start-up).
-  group_filter(std::vector<std::string> include, std::vector<std::string> exclude);
-
-  // Any include and no exclude pattern matches; klink's own groups never do.
-  bool matches(std::string_view group) const;
-
- private:
-  std::vector<std::regex> include_;
-  std::vector<std::regex> exclude_;
-};
 
 // A consumer group's committed offset of one partition.
 using committed_offset = kafka::client::committed_offset;
