@@ -284,24 +284,30 @@ asio::awaitable<void> connection::write_loop() {
   writing_ = false;
 }
 
+asio::awaitable<boost::system::error_code> connection::read_exactly(asio::mutable_buffer buffer) {
+  io_error ec;
+  if (tls_stream_) {
+    co_await asio::async_read(*tls_stream_, buffer, asio::redirect_error(use_awaitable, ec));
+  } else {
+    co_await asio::async_read(socket_, buffer, asio::redirect_error(use_awaitable, ec));
+  }
+  co_return ec;
+}
+
+void connection::lost(const boost::system::error_code& ec) {
+  // A TLS alert here (TLS 1.3 sends "certificate required" after the
+  // handshake) is a TLS failure, not a network one.
+  fail(is_tls_error(ec) && ec != asio::ssl::error::stream_truncated ? client_errc::tls
+                                                                    : client_errc::network,
+       "connection to " + address_.to_string() + " lost: " + ec.message());
+}
+
 asio::awaitable<void> connection::read_loop() {
   auto self = shared_from_this();
   std::array<std::byte, 4> size_bytes{};
   while (state_ != state::closed) {
-    io_error ec;
-    if (tls_stream_) {
-      co_await asio::async_read(*tls_stream_, asio::buffer(size_bytes),
-                                asio::redirect_error(use_awaitable, ec));
-    } else {
-      co_await asio::async_read(socket_, asio::buffer(size_bytes),
-                                asio::redirect_error(use_awaitable, ec));
-    }
-    if (ec) {
-      // A TLS alert here (TLS 1.3 sends "certificate required" after the
-      // handshake) is a TLS failure, not a network one.
-      fail(is_tls_error(ec) && ec != asio::ssl::error::stream_truncated ? client_errc::tls
-                                                                        : client_errc::network,
-           "connection to " + address_.to_string() + " lost: " + ec.message());
+    if (auto ec = co_await read_exactly(asio::buffer(size_bytes)); ec) {
+      lost(ec);
       co_return;
     }
     const int32_t size = read_int32_be(size_bytes.data());
@@ -311,17 +317,8 @@ asio::awaitable<void> connection::read_loop() {
       co_return;
     }
     auto frame = std::make_shared<byte_vector>(static_cast<std::size_t>(size));
-    if (tls_stream_) {
-      co_await asio::async_read(*tls_stream_, asio::buffer(*frame),
-                                asio::redirect_error(use_awaitable, ec));
-    } else {
-      co_await asio::async_read(socket_, asio::buffer(*frame),
-                                asio::redirect_error(use_awaitable, ec));
-    }
-    if (ec) {
-      fail(is_tls_error(ec) && ec != asio::ssl::error::stream_truncated ? client_errc::tls
-                                                                        : client_errc::network,
-           "connection to " + address_.to_string() + " lost: " + ec.message());
+    if (auto ec = co_await read_exactly(asio::buffer(*frame)); ec) {
+      lost(ec);
       co_return;
     }
     const int32_t correlation_id = read_int32_be(frame->data());

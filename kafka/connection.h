@@ -140,6 +140,10 @@ class connection : public std::enable_shared_from_this<connection> {
   void start_writer();
   asio::awaitable<void> write_loop();
   asio::awaitable<void> read_loop();
+  // Reads exactly the buffer's size from the socket (through TLS if set up).
+  asio::awaitable<boost::system::error_code> read_exactly(asio::mutable_buffer buffer);
+  // The connection broke while reading: fails everything pending.
+  void lost(const boost::system::error_code& ec);
   void fail_all(const klink::error& failure);
   void capture(int16_t api_key, int16_t api_version, const byte_vector& frame) const;
   int32_t next_correlation_id() { return correlation_id_++; }

@@ -146,27 +146,24 @@ asio::awaitable<bool> link::refresh_clusters() {
 }
 
 asio::awaitable<bool> link::load_state() {
+  auto loaded = [this](const result<void>& outcome) {
+    if (!outcome) {
+      log::warn("cannot read klink's state on the destination; retrying",
+                {{"link", ctx_->name()}, {"error", outcome.error().message()}});
+    }
+    return outcome.has_value();
+  };
   // Lifecycle records first: a mirror promoted by an earlier run must be
   // known before discovery could start copying into it.
   if (!lifecycle_loaded_) {
-    auto loaded = co_await parts_->lifecycle.load();
-    if (!loaded) {
-      log::warn("cannot read klink's state on the destination; retrying",
-                {{"link", ctx_->name()}, {"error", loaded.error().message()}});
-      co_return false;
-    }
-    lifecycle_loaded_ = true;
+    const auto records = co_await parts_->lifecycle.load();
+    lifecycle_loaded_ = loaded(records);
   }
-  if (!checkpoints_loaded_) {
-    auto loaded = co_await parts_->book.load();
-    if (!loaded) {
-      log::warn("cannot read klink's state on the destination; retrying",
-                {{"link", ctx_->name()}, {"error", loaded.error().message()}});
-      co_return false;
-    }
-    checkpoints_loaded_ = true;
+  if (lifecycle_loaded_ && !checkpoints_loaded_) {
+    const auto checkpoints = co_await parts_->book.load();
+    checkpoints_loaded_ = loaded(checkpoints);
   }
-  co_return true;
+  co_return lifecycle_loaded_&& checkpoints_loaded_;
 }
 
 asio::awaitable<void> link::run() {

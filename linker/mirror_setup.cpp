@@ -3,8 +3,8 @@
 #include <numeric>
 
 #include "kafka/client/list_offsets.h"
-#include "kafka/error_code.h"
 #include "kafka/client/topics.h"
+#include "kafka/error_code.h"
 #include "kafka/sleep.h"
 #include "linker/lifecycle.h"
 #include "linker/link_context.h"
@@ -125,9 +125,9 @@ asio::awaitable<result<void>> topic_follower::create_mirror_topic(const std::str
   if (mirror_meta != nullptr &&
       mirror_meta->error != static_cast<int16_t>(error_code::unknown_topic_or_partition))
     co_return ok();
-  client::new_topic request{mirror, partitions, ctx_.options.replication_factor,
-                            mirror_topic_configs((*source_configs)[topic],
-                                                 ctx_.options.synced_configs)};
+  client::new_topic request{
+      mirror, partitions, ctx_.options.replication_factor,
+      mirror_topic_configs((*source_configs)[topic], ctx_.options.synced_configs)};
   if (auto created = co_await client::create_topic(ctx_.destination, request); !created)
     co_return std::unexpected(std::move(created.error()));
   log::info("mirror topic created", {{"link", ctx_.name()},

@@ -9,7 +9,7 @@ namespace klink::linker {
 
 // The configs for a new mirror topic given the source topic's effective
 // configs: the synced ones, plus what byte-for-byte mirroring needs
-// (DESIGN.md "The data path" and "Timestamps"), which win over the source's.
+// (ARCHITECTURE.md, "The life of one record batch" and "Timestamps"), which win over the source's.
 std::map<std::string, std::string> mirror_topic_configs(
     const std::map<std::string, std::string>& source_configs,
     const std::vector<std::string>& synced);

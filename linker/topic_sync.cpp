@@ -4,8 +4,8 @@
 #include <numeric>
 
 #include "kafka/client/list_offsets.h"
-#include "kafka/error_code.h"
 #include "kafka/client/topics.h"
+#include "kafka/error_code.h"
 #include "linker/lifecycle.h"
 #include "linker/link_context.h"
 #include "linker/mirror_topic_config.h"
@@ -197,8 +197,8 @@ asio::awaitable<void> topic_follower::sync_configs() {
   config_sync_errors_.erase("*");
 
   std::map<std::string, client::topic_configs> wanted;  // mirror -> configs to set
-  std::map<std::string, std::string> described;          // mirror -> change text, for the log
-  std::map<std::string, std::string> source_of;          // mirror -> source topic
+  std::map<std::string, std::string> described;         // mirror -> change text, for the log
+  std::map<std::string, std::string> source_of;         // mirror -> source topic
   for (std::size_t i = 0; i < topics.size(); ++i) {
     auto s = source->find(topics[i]);
     auto d = destination->find(mirrors[i]);
@@ -222,9 +222,9 @@ asio::awaitable<void> topic_follower::sync_configs() {
     }
     config_sync_errors_.erase(topic);
     log::info("mirror topic configs synced from the source", {{"link", ctx_.name()},
-                                                                {"topic", topic},
-                                                                {"mirror_topic", mirror},
-                                                                {"changes", described[mirror]}});
+                                                              {"topic", topic},
+                                                              {"mirror_topic", mirror},
+                                                              {"changes", described[mirror]}});
   }
 }
 

@@ -94,7 +94,7 @@ transform_output transform_fetched_records(transform_input input) {
     ob.record_count = batch.records_count();
     // Brokers reject a client batch whose offsets have holes (compaction), and a
     // LogAppendTime batch would be re-stamped by the destination (mirrors are
-    // CreateTime, DESIGN.md "Timestamps"): those two take the slow path.
+    // CreateTime, ARCHITECTURE.md "Timestamps"): those two take the slow path.
     ob.owner = input.owner;
     ob.bytes = batch.bytes();
     if (batch.has_offset_holes() || batch.has_log_append_time()) {

@@ -1,5 +1,5 @@
 // Turns the records of one partition in a Fetch response into batches the
-// destination accepts (DESIGN.md "The data path", step 3).
+// destination accepts (ARCHITECTURE.md, "The life of one record batch", step 2).
 #pragma once
 
 #include <cstdint>

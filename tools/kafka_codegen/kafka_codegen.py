@@ -666,6 +666,21 @@ def emit_is_nondefault(field, expr):
     return "!(%s == %s)" % (expr, default_value(field))
 
 
+
+def emit_regular_fields(out, s, scope, flex, emit):
+    """Writes or reads (`emit`) every non-tagged field of `s` present in some
+    version of `scope`, guarded by the versions it exists in."""
+    for f in s.fields:
+        c = f.regular.cond(scope)
+        if c == "false":
+            continue
+        if c == "true":
+            emit(out, f, "x." + f.member, flex_expr(f, flex), scope, 1)
+        else:
+            out("if (%s) {" % c, 1)
+            emit(out, f, "x." + f.member, flex_expr(f, flex), scope, 2)
+            out("}", 1)
+
 def emit_codec(out, s, msg):
     scope = msg.valid
     q = s.qualified
@@ -674,16 +689,7 @@ def emit_codec(out, s, msg):
     if has_flex:
         out("const bool flex = version >= %d;" % msg.flexible.lo, 1)
     flex = "flex" if has_flex else "false"
-    for f in s.fields:
-        c = f.regular.cond(scope)
-        if c == "false":
-            continue
-        if c == "true":
-            emit_write_field(out, f, "x." + f.member, flex_expr(f, flex), scope, 1)
-        else:
-            out("if (%s) {" % c, 1)
-            emit_write_field(out, f, "x." + f.member, flex_expr(f, flex), scope, 2)
-            out("}", 1)
+    emit_regular_fields(out, s, scope, flex, emit_write_field)
     if has_flex:
         tagged = s.tagged_fields()
         out("if (flex) {", 1)
@@ -720,16 +726,7 @@ def emit_codec(out, s, msg):
     out("void read(wire_reader& r, %s& x, [[maybe_unused]] int16_t version) {" % q)
     if has_flex:
         out("const bool flex = version >= %d;" % msg.flexible.lo, 1)
-    for f in s.fields:
-        c = f.regular.cond(scope)
-        if c == "false":
-            continue
-        if c == "true":
-            emit_read_field(out, f, "x." + f.member, flex_expr(f, flex), scope, 1)
-        else:
-            out("if (%s) {" % c, 1)
-            emit_read_field(out, f, "x." + f.member, flex_expr(f, flex), scope, 2)
-            out("}", 1)
+    emit_regular_fields(out, s, scope, flex, emit_read_field)
     if has_flex:
         out("if (flex) {", 1)
         out("const uint32_t count = r.read_uvarint();", 2)
