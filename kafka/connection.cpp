@@ -215,7 +215,7 @@ std::optional<int16_t> connection::version_for(int16_t api_key, int16_t our_min,
 
 asio::awaitable<result<connection::raw_response>> connection::send_frame(
     int16_t api_key, int16_t api_version, int32_t correlation_id, wire_writer frame,
-    std::shared_ptr<const void> keepalive) {
+    std::shared_ptr<const void> keepalive, std::function<bool()> may_write) {
   auto self = shared_from_this();
   if (state_ == state::closed) {
     co_return std::unexpected(klink::error(client_errc::closed, {}, close_reason_));
@@ -226,6 +226,7 @@ asio::awaitable<result<connection::raw_response>> connection::send_frame(
   request->correlation_id = correlation_id;
   request->frame = std::move(frame);
   request->keepalive = std::move(keepalive);
+  request->may_write = std::move(may_write);
   request->done.expires_after(options_.request_timeout);
   pending_.emplace(correlation_id, request);
   write_queue_.push_back(request);
@@ -257,6 +258,14 @@ asio::awaitable<void> connection::write_loop() {
   while (!write_queue_.empty() && state_ != state::closed) {
     auto request = std::move(write_queue_.front());
     write_queue_.pop_front();
+    if (request->may_write && !request->may_write()) {
+      // Withdrawn by the sender while it waited: the broker never sees it.
+      pending_.erase(request->correlation_id);
+      request->outcome = std::unexpected(
+          klink::error(client_errc::closed, {}, "not written: the sender withdrew the request"));
+      request->done.cancel();
+      continue;
+    }
     io_error ec;
     if (tls_stream_) {
       // Asio's TLS stream encrypts one buffer of a sequence per write: a

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <expected>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -84,10 +85,15 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // Sends a request and waits for its response. `keepalive` owns bytes that
   // the request references without copying (records), until the write is done.
+  // `may_write`, when set, is asked again right before the request's bytes go
+  // to the socket (a request can wait behind others there): if it answers
+  // false the request is not written and fails with client_errc::closed.
+  // Scale-out's lease guard uses it, so that an instance frozen with requests
+  // queued never writes them after it wakes.
   template <class Api>
   asio::awaitable<result<response<typename Api::response>>> send(
       const typename Api::request& request, std::shared_ptr<const void> keepalive = {},
-      std::optional<int16_t> forced_version = {});
+      std::optional<int16_t> forced_version = {}, std::function<bool()> may_write = {});
 
   void close(const std::string& reason);
   bool is_open() const { return state_ == state::open; }
@@ -131,12 +137,14 @@ class connection : public std::enable_shared_from_this<connection> {
   // One request/response on a connection that may still be opening (no ensure_open).
   template <class Api>
   asio::awaitable<result<response<typename Api::response>>> exchange(
-      const typename Api::request& request, int16_t version, std::shared_ptr<const void> keepalive);
+      const typename Api::request& request, int16_t version, std::shared_ptr<const void> keepalive,
+      std::function<bool()> may_write = {});
   asio::ip::tcp::socket& tcp_socket() { return tls_stream_ ? tls_stream_->next_layer() : socket_; }
   void fail(client_errc code, const std::string& reason);
   asio::awaitable<result<raw_response>> send_frame(int16_t api_key, int16_t api_version,
                                                    int32_t correlation_id, wire_writer frame,
-                                                   std::shared_ptr<const void> keepalive);
+                                                   std::shared_ptr<const void> keepalive,
+                                                   std::function<bool()> may_write = {});
   void start_writer();
   asio::awaitable<void> write_loop();
   asio::awaitable<void> read_loop();
@@ -182,14 +190,15 @@ struct connection::pending_request {
   int32_t correlation_id = 0;
   wire_writer frame;
   std::shared_ptr<const void> keepalive;
-  asio::steady_timer done;  // cancelled when `outcome` is set
+  std::function<bool()> may_write;  // asked right before the write; false: not written
+  asio::steady_timer done;          // cancelled when `outcome` is set
   std::optional<klink::result<raw_response>> outcome;
 };
 
 template <class Api>
 asio::awaitable<result<response<typename Api::response>>> connection::send(
     const typename Api::request& request, std::shared_ptr<const void> keepalive,
-    std::optional<int16_t> forced_version) {
+    std::optional<int16_t> forced_version, std::function<bool()> may_write) {
   if (auto opened = co_await ensure_open(); !opened) co_return std::unexpected(opened.error());
   auto version = forced_version ? forced_version : version_for<Api>();
   if (!version) {
@@ -198,18 +207,19 @@ asio::awaitable<result<response<typename Api::response>>> connection::send(
                                                " supports no version of API " +
                                                std::to_string(Api::key) + " that klink speaks"));
   }
-  co_return co_await exchange<Api>(request, *version, std::move(keepalive));
+  co_return co_await exchange<Api>(request, *version, std::move(keepalive), std::move(may_write));
 }
 
 template <class Api>
 asio::awaitable<result<response<typename Api::response>>> connection::exchange(
-    const typename Api::request& request, int16_t version, std::shared_ptr<const void> keepalive) {
+    const typename Api::request& request, int16_t version, std::shared_ptr<const void> keepalive,
+    std::function<bool()> may_write) {
   using result_type = result<response<typename Api::response>>;
   const int32_t correlation_id = next_correlation_id();
   wire_writer frame;
   encode_request_frame(frame, request, version, correlation_id, options_.client_id);
   auto raw = co_await send_frame(Api::key, version, correlation_id, std::move(frame),
-                                 std::move(keepalive));
+                                 std::move(keepalive), std::move(may_write));
   if (!raw) co_return std::unexpected(raw.error());
   bytes_view body(raw->frame->data() + raw->body_offset, raw->frame->size() - raw->body_offset);
   auto decoded = decode_response_body<typename Api::response>(body, version);

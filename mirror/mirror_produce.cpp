@@ -157,7 +157,9 @@ asio::awaitable<void> mirror_engine::produce_to(
   }
 
   const auto sent_at = clock::now();
-  auto reply = co_await (*conn)->send<produce_api>(request, owners);
+  // Asked again right before the bytes are written: the request may wait
+  // behind others on the socket, and the lease may end meanwhile.
+  auto reply = co_await (*conn)->send<produce_api>(request, owners, std::nullopt, write_guard_);
   --produce_requests_in_flight_[leader];
   if (!reply) {
     count_error(
