@@ -6,13 +6,13 @@
 
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "kafka/asio.h"
+#include "kafka/client/group_assignment.h"
 #include "kafka/error.h"
 #include "mirror/mirror_engine.h"
 #include "offsets/checkpoint_store.h"
@@ -21,7 +21,7 @@
 namespace klink::linker {
 
 struct link_context;
-using topic_partition = std::pair<std::string, int32_t>;
+using kafka::client::topic_partition;
 
 // Lives on the link's executor. A private part of the link (it names the
 // data path's and the offset map's types).

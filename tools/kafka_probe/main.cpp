@@ -51,7 +51,9 @@ asio::awaitable<int> probe(probe_options options) {
     co_return 1;
   }
   cluster kafka(executor, "probe", {*address}, options.connection);
-  std::map<const connection*, int> seen;
+  // Held, not just their addresses: a closed connection's memory may be
+  // reused by the next one, which would then look like the same connection.
+  std::map<std::shared_ptr<connection>, int> seen;
   int status = 0;
   const auto until =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options.duration_ms);
@@ -62,8 +64,7 @@ asio::awaitable<int> probe(probe_options options) {
       if (!conn) {
         refreshed = std::unexpected(conn.error());
       } else {
-        const int ordinal =
-            seen.emplace(conn->get(), static_cast<int>(seen.size()) + 1).first->second;
+        const int ordinal = seen.emplace(*conn, static_cast<int>(seen.size()) + 1).first->second;
         std::string expiry = "none";
         if (auto at = (*conn)->session_expiry()) {
           expiry = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
