@@ -143,6 +143,19 @@ void topic_follower::set_excluded(const std::string& topic, bool excluded) {
   }
 }
 
+void topic_follower::forget(const std::string& topic) {
+  mirrored_.erase(topic);
+  source_problems_.erase(topic);
+  skipped_mirrors_.erase(topic);
+  failed_topics_.erase(topic);
+}
+
+bool topic_follower::source_has_records(std::string_view key_prefix) const {
+  const auto& entries = source_states_->entries();
+  auto it = entries.lower_bound(std::string(key_prefix));
+  return it != entries.end() && it->first.starts_with(key_prefix);
+}
+
 const source_problem* topic_follower::source_problem_of(const std::string& topic) const {
   auto it = source_problems_.find(topic);
   return it == source_problems_.end() ? nullptr : &it->second;

@@ -38,6 +38,19 @@ link::link(asio::any_io_executor executor, link_options options)
     parts.scale_out = std::make_unique<scale_out_coordinator>(ctx);
     ctx.scale_out = parts.scale_out.get();
   }
+  if (ctx.options.reverse) {
+    // A reverse link mirrors only what its forward link reversed: the topics
+    // it has a record of.
+    ctx.options.topic_filter = [&ctx](const std::string& topic) {
+      return ctx.lifecycle->record_of(topic) != nullptr;
+    };
+  } else {
+    ctx.opposite = [this]() -> link& { return ensure_reverse(); };
+  }
+  ctx.discover_now = [this] {
+    rediscover_now_ = true;
+    parts_->refresh_timer.cancel();
+  };
   ctx.engine.on_acknowledged(
       [&parts](const mirror::acknowledgement& ack) { parts.book.record(ack); });
   // Out of the engine's call chain: stopping the rest of the topic touches
@@ -75,7 +88,9 @@ link::link(asio::any_io_executor executor, link_options options)
 link::~link() = default;
 
 void link::start() {
+  started_ = true;
   asio::co_spawn(ctx_->executor, run(), asio::detached);
+  if (reverse_) reverse_->start();
 }
 
 asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
@@ -83,6 +98,8 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
   auto& parts = *parts_;
   ctx.stopping = true;
   parts.refresh_timer.cancel();
+  bool reverse_drained = true;
+  if (reverse_) reverse_drained = co_await reverse_->shutdown(deadline);
   if (parts.group_sync) parts.group_sync->stop();
   log::info("link stopping: no new fetches, draining in-flight batches",
             {{"link", ctx.name()}, {"deadline_ms", static_cast<int64_t>(deadline.count())}});
@@ -115,7 +132,7 @@ asio::awaitable<bool> link::shutdown(std::chrono::milliseconds deadline) {
     parts.group_source->close();
     parts.group_destination->close();
   }
-  co_return drained;
+  co_return drained&& reverse_drained;
 }
 
 void link::update_topic_selection(const link_options& options) {
@@ -155,15 +172,30 @@ asio::awaitable<bool> link::load_state() {
   };
   // Lifecycle records first: a mirror promoted by an earlier run must be
   // known before discovery could start copying into it.
+  // A reverse link creates nothing on its destination (the forward link's
+  // source) until a mirror is reversed.
+  const bool if_present = ctx_->options.reverse;
+  // (g++ 12 miscompiles co_await inside a conditional expression.)
   if (!lifecycle_loaded_) {
-    const auto records = co_await parts_->lifecycle.load();
+    result<void> records;
+    if (if_present) {
+      records = co_await parts_->lifecycle.load_if_present();
+    } else {
+      records = co_await parts_->lifecycle.load();
+    }
     lifecycle_loaded_ = loaded(records);
   }
   if (lifecycle_loaded_ && !checkpoints_loaded_) {
-    const auto checkpoints = co_await parts_->book.load();
+    result<void> checkpoints;
+    if (if_present) {
+      checkpoints = co_await parts_->book.load_if_present();
+    } else {
+      checkpoints = co_await parts_->book.load();
+    }
     checkpoints_loaded_ = loaded(checkpoints);
   }
-  co_return lifecycle_loaded_&& checkpoints_loaded_;
+  ctx_->state_loaded = lifecycle_loaded_ && checkpoints_loaded_;
+  co_return ctx_->state_loaded;
 }
 
 asio::awaitable<void> link::run() {
@@ -202,6 +234,10 @@ asio::awaitable<void> link::discover() {
     co_await parts_->lifecycle.refresh();
   co_await parts_->follower.discover();
   if (ctx.stopping) co_return;
+  // Mirrors reversed by an earlier run: their reverse link runs them again.
+  if (!ctx.options.reverse && !reverse_ &&
+      parts_->follower.source_has_records(reversed(ctx.options).name + "/"))
+    ensure_reverse();
   if (ctx.scale_out) ctx.scale_out->after_discovery();
   if (!engine_started_ && (!parts_->follower.mirrored().empty() || ctx.scale_out)) start_engine();
   co_await parts_->follower.sync_configs();

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kafka/asio.h"
@@ -69,8 +70,19 @@ class link {
   // start; 0 while consumer-offset sync is off.
   uint64_t consumer_offsets_committed() const;
 
-  // Pause, resume, promote, failover (and every lifecycle action to come).
+  // Pause, resume, promote, failover, reverse: this link's own lifecycle.
   mirror_lifecycle& lifecycle();
+  // Failback: which link runs `topic` (this link's source topic name) now —
+  // this one, or its reverse after a :reverse — and the topic's name there.
+  std::pair<link*, std::string> holder(const std::string& topic);
+  // The operator's actions on `topics`, each sent to the link that runs its
+  // current direction (link_reverse.cpp); answers are keyed by this link's names.
+  bool pause_mirror(const std::string& topic);
+  bool resume_mirror(const std::string& topic);
+  asio::awaitable<switch_outcomes> switch_mirrors(std::string_view action,
+                                                  const std::vector<std::string>& topics,
+                                                  std::chrono::milliseconds timeout,
+                                                  const reverse_options& options = {});
   // The group's committed source offsets on mirrored topics, translated.
   asio::awaitable<result<std::vector<translated_offset>>> group_offsets(const std::string& group);
   // Scale-out ([links.scale_out] enabled), else null.
@@ -84,6 +96,9 @@ class link {
   asio::awaitable<void> discover();
   void start_engine();
   asio::awaitable<void> checkpoint_loop();
+  // The reverse of this link, made on first use (link_reverse.cpp).
+  link& ensure_reverse();
+  void merge_reverse(mirror_status& status);
 
   std::unique_ptr<link_context> ctx_;
   std::unique_ptr<link_parts> parts_;
@@ -91,6 +106,8 @@ class link {
   bool engine_started_ = false;
   bool lifecycle_loaded_ = false;
   bool checkpoints_loaded_ = false;
+  bool started_ = false;
+  std::unique_ptr<link> reverse_;  // failback: runs the mirrors this link reversed
 };
 
 }  // namespace klink::linker

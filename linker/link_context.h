@@ -5,6 +5,7 @@
 // data path's types, which the layers above the linker never see.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "kafka/asio.h"
@@ -23,6 +24,7 @@ class mirror_lifecycle;
 class topic_follower;
 class scale_out_coordinator;
 class link_health;
+class link;
 }  // namespace klink::linker
 namespace klink::offsets {
 class group_offset_sync;
@@ -39,6 +41,8 @@ struct link_context {
   kafka::cluster destination;
   mirror::mirror_engine engine;
   bool stopping = false;
+  // The link's records and checkpoints were read (link::load_state).
+  bool state_loaded = false;
 
   // The parts, set by the link once they exist. `scale_out` is null unless
   // [links.scale_out] is enabled.
@@ -50,9 +54,17 @@ struct link_context {
   // Consumer-group offset sync, null unless enabled.
   offsets::group_offset_sync* group_sync = nullptr;
 
+  // Failback: the link that runs the other direction of this link's
+  // mirrors (a forward link makes its reverse on first use).
+  std::function<link&()> opposite;
+  // Starts a discovery pass now (a reversed mirror to set up).
+  std::function<void()> discover_now;
+
   const std::string& name() const { return options.name; }
   // The mirror topic's name on the destination.
   std::string mirror_name(const std::string& source_topic) const {
+    const auto& strip = options.strip_prefix;
+    if (!strip.empty() && source_topic.starts_with(strip)) return source_topic.substr(strip.size());
     return options.topic_prefix + source_topic;
   }
 };

@@ -72,6 +72,16 @@ struct link_options {
   offsets::group_filter consumer_groups;
   std::chrono::milliseconds consumer_offsets_interval{5000};
   scale_out_options scale_out;
+  // Failback (linker/README.md, "Failing back"): this is the reverse of a
+  // link, made by that link, with its clusters swapped. It mirrors only the
+  // topics the link reversed, and a mirror topic is named after its source
+  // topic without `strip_prefix` (the forward link's topic_prefix).
+  bool reverse = false;
+  std::string strip_prefix;
 };
+
+// The options of `forward`'s reverse: clusters swapped, named
+// "<name>~reverse", following only the mirrors recorded for it.
+link_options reversed(const link_options& forward);
 
 }  // namespace klink::linker

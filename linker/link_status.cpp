@@ -87,9 +87,16 @@ mirror_status status_of(const link_context& ctx, lag_clock& clock, const std::st
     out.partitions.push_back(std::move(s));
   }
   if (const auto* problem = ctx.follower->source_problem_of(topic)) out.reason = problem->reason;
+  out.direction = ctx.options.reverse ? "reverse" : "forward";
   if (const auto* record = ctx.lifecycle->record_of(topic)) {
     if (!record->reason.empty()) out.reason = record->reason;
     out.result = record->result;
+    out.generation = record->generation;
+    out.history = record->history;
+    // Ranges lie on this direction's destination.
+    const std::string_view cluster = ctx.options.reverse ? "source" : "destination";
+    for (const auto& r : record->divergent_ranges)
+      out.divergent_ranges.emplace_back(cluster, r);
   }
   return out;
 }
@@ -99,8 +106,10 @@ mirror_status status_of(const link_context& ctx, lag_clock& clock, const std::st
 std::vector<mirror_status> link::mirrors() {
   const auto now = std::chrono::system_clock::now();
   std::vector<mirror_status> out;
-  for (const auto& [topic, partitions] : partitions_by_topic(*ctx_))
+  for (const auto& [topic, partitions] : partitions_by_topic(*ctx_)) {
     out.push_back(status_of(*ctx_, parts_->clock, topic, partitions, now));
+    merge_reverse(out.back());
+  }
   return out;
 }
 
@@ -108,7 +117,9 @@ std::optional<mirror_status> link::mirror(const std::string& topic) {
   const auto all = partitions_by_topic(*ctx_);
   auto it = all.find(topic);
   if (it == all.end()) return std::nullopt;
-  return status_of(*ctx_, parts_->clock, topic, it->second, std::chrono::system_clock::now());
+  auto out = status_of(*ctx_, parts_->clock, topic, it->second, std::chrono::system_clock::now());
+  merge_reverse(out);
+  return out;
 }
 
 std::vector<std::string> link::mirror_topics() const {
@@ -146,7 +157,7 @@ int64_t link::lag_records() const {
       continue;
     lag += p->lag_records();
   }
-  return lag;
+  return lag + (reverse_ ? reverse_->lag_records() : 0);
 }
 
 const link_health& link::health() const {

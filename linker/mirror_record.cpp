@@ -51,6 +51,35 @@ json result_fields(const switch_result& r) {
   }
   return out;
 }
+switch_result parse_result(const json& r) {
+  switch_result result;
+  result.action = r.at("action").get<std::string>();
+  result.completed_at_ms = r.at("completed_at_ms").get<int64_t>();
+  for (const auto& p : r.at("partitions")) {
+    result.partitions.push_back(
+        {p.at("partition").get<int32_t>(), p.at("source_end_offset").get<int64_t>(),
+         p.at("mirrored_source_offset").get<int64_t>(),
+         p.at("destination_end_offset").get<int64_t>(), p.at("abandoned_records").get<int64_t>()});
+  }
+  if (r.contains("consumer_offsets")) {
+    const json& c = r.at("consumer_offsets");
+    result.consumer_offsets_synced = true;
+    result.consumer_groups_synced = c.at("groups_synced").get<int64_t>();
+    result.consumer_groups_failed = c.at("groups_failed").get<int64_t>();
+    result.consumer_offset_errors = c.at("errors").get<std::vector<std::string>>();
+  }
+  return result;
+}
+
+json range_fields(const divergent_range& r) {
+  json out{{"partition", r.partition},
+           {"start_offset", r.start_offset},
+           {"end_offset", r.end_offset},
+           {"records", r.records},
+           {"generation", r.generation}};
+  if (!r.copied_to.empty()) out["copied_to"] = r.copied_to;
+  return out;
+}
 }  // namespace
 
 std::string_view to_string(mirror_phase phase) {
@@ -95,6 +124,17 @@ std::string serialize(const mirror_record& record) {
     doc["held_by"] = record.held_by;
     doc["held_until_ms"] = record.held_until_ms;
   }
+  if (record.generation > 0) doc["generation"] = record.generation;
+  if (!record.history.empty()) {
+    doc["history"] = json::array();
+    for (const auto& r : record.history)
+      doc["history"].push_back(result_fields(r));
+  }
+  if (!record.divergent_ranges.empty()) {
+    doc["divergent_ranges"] = json::array();
+    for (const auto& r : record.divergent_ranges)
+      doc["divergent_ranges"].push_back(range_fields(r));
+  }
   return doc.dump();
 }
 
@@ -116,26 +156,21 @@ result<mirror_record> parse_mirror_record(std::string_view text) {
     record.source_cluster_id = doc.value("source_cluster_id", "");
     record.held_by = doc.value("held_by", "");
     record.held_until_ms = doc.value("held_until_ms", int64_t{0});
-    if (doc.contains("result")) {
-      const json& r = doc.at("result");
-      switch_result result;
-      result.action = r.at("action").get<std::string>();
-      result.completed_at_ms = r.at("completed_at_ms").get<int64_t>();
-      for (const auto& p : r.at("partitions")) {
-        result.partitions.push_back({p.at("partition").get<int32_t>(),
-                                     p.at("source_end_offset").get<int64_t>(),
-                                     p.at("mirrored_source_offset").get<int64_t>(),
-                                     p.at("destination_end_offset").get<int64_t>(),
-                                     p.at("abandoned_records").get<int64_t>()});
+    if (doc.contains("result")) record.result = parse_result(doc.at("result"));
+    record.generation = doc.value("generation", int64_t{0});
+    if (record.generation < 0)
+      return std::unexpected(unreadable("negative generation " + doc.at("generation").dump()));
+    if (doc.contains("history")) {
+      for (const auto& r : doc.at("history"))
+        record.history.push_back(parse_result(r));
+    }
+    if (doc.contains("divergent_ranges")) {
+      for (const auto& r : doc.at("divergent_ranges")) {
+        record.divergent_ranges.push_back(
+            {r.at("partition").get<int32_t>(), r.at("start_offset").get<int64_t>(),
+             r.at("end_offset").get<int64_t>(), r.at("records").get<int64_t>(),
+             r.value("copied_to", ""), r.value("generation", int64_t{0})});
       }
-      if (r.contains("consumer_offsets")) {
-        const json& c = r.at("consumer_offsets");
-        result.consumer_offsets_synced = true;
-        result.consumer_groups_synced = c.at("groups_synced").get<int64_t>();
-        result.consumer_groups_failed = c.at("groups_failed").get<int64_t>();
-        result.consumer_offset_errors = c.at("errors").get<std::vector<std::string>>();
-      }
-      record.result = std::move(result);
     }
     return record;
   } catch (const json::exception& e) {
@@ -147,6 +182,10 @@ json to_json(const switch_result& result) {
   json out = result_fields(result);
   out["completed_at"] = rfc3339(result.completed_at_ms);
   return out;
+}
+
+json to_json(const divergent_range& range) {
+  return range_fields(range);
 }
 
 }  // namespace klink::linker

@@ -3,6 +3,7 @@
 // or failed-over mirror stays stopped through restarts and new instances.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <optional>
@@ -52,9 +53,13 @@ struct partition_final {
   friend bool operator==(const partition_final&, const partition_final&) = default;
 };
 
-// The outcome of a promote or failover, answered again to repeated calls.
+// The outcome of a promote, failover or reverse, answered again to repeated
+// calls. For a reverse, each partition says where the reversed mirror starts:
+// `mirrored_source_offset` on its source (where the switched mirror's
+// destination ended), `destination_end_offset` on its destination (the old
+// source's end, after any divergent records).
 struct switch_result {
-  std::string action;           // "promote" or "failover"
+  std::string action;           // "promote", "failover" or "reverse"
   int64_t completed_at_ms = 0;  // wall clock, ms since the epoch
   std::vector<partition_final> partitions;
   // The final consumer-offset sync (absent when the link syncs none).
@@ -65,6 +70,19 @@ struct switch_result {
 
   int64_t abandoned_records() const;
   friend bool operator==(const switch_result&, const switch_result&) = default;
+};
+
+// Records the old source held beyond a switched mirror's cut when the mirror
+// was reversed (failback): they exist there and not on the new primary.
+// Offsets are the old source's, which the reversed mirror writes after them.
+struct divergent_range {
+  int32_t partition = 0;
+  int64_t start_offset = 0;  // the cut: the first offset the switched mirror never copied
+  int64_t end_offset = 0;    // the old source's end when the reverse began
+  int64_t records = 0;       // committed records in between
+  std::string copied_to;     // the topic on the new primary they were copied to, or ""
+  int64_t generation = 0;    // of the reversed mirror that kept them
+  friend bool operator==(const divergent_range&, const divergent_range&) = default;
 };
 
 // What the state topic holds for one mirror. Every mirror has one from the
@@ -86,8 +104,18 @@ struct mirror_record {
   // time (wall clock, ms since the epoch) passes. 0: not held.
   std::string held_by;  // that instance, for people
   int64_t held_until_ms = 0;
+  // Failback: each :reverse starts a new generation of the mirror in the
+  // other direction, recorded on that direction's destination; the higher
+  // generation is the current direction. 0: never reversed.
+  int64_t generation = 0;
+  // This direction's switches and the reverses that started it, oldest first
+  // (the last max_history).
+  std::vector<switch_result> history;
+  std::vector<divergent_range> divergent_ranges;  // on this direction's destination
   friend bool operator==(const mirror_record&, const mirror_record&) = default;
 };
+
+inline constexpr std::size_t max_history = 32;
 
 std::string mirror_state_key(std::string_view link, std::string_view topic);
 
@@ -97,7 +125,8 @@ int64_t wall_clock_ms();
 std::string serialize(const mirror_record& record);
 result<mirror_record> parse_mirror_record(std::string_view text);
 
-// The JSON the admin endpoint answers for a result.
+// The JSON the admin endpoint answers for a result and a divergent range.
 nlohmann::json to_json(const switch_result& result);
+nlohmann::json to_json(const divergent_range& range);
 
 }  // namespace klink::linker

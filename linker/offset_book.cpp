@@ -29,6 +29,25 @@ asio::awaitable<result<void>> offset_book::load() {
   co_return co_await checkpoints_.load();
 }
 
+asio::awaitable<result<void>> offset_book::load_if_present() {
+  co_return co_await checkpoints_.load_if_present();
+}
+
+asio::awaitable<result<void>> offset_book::begin(
+    const std::string& topic, const std::vector<std::pair<int64_t, int64_t>>& starts) {
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (std::size_t p = 0; p < starts.size(); ++p) {
+    const auto [source, destination] = starts[p];
+    if (source < 0 || destination < 0) continue;
+    const auto partition = static_cast<int32_t>(p);
+    const std::string key = offsets::checkpoint_key(ctx_.name(), topic, partition);
+    entries.emplace_back(key, offsets::offset_map(source, destination).serialize());
+    maps_.erase({topic, partition});
+    last_written_.erase(key);
+  }
+  co_return co_await checkpoints_.write(entries);
+}
+
 bool offset_book::checkpointed(const std::string& topic) const {
   return checkpoints_.find(offsets::checkpoint_key(ctx_.name(), topic, 0)) != nullptr;
 }
@@ -71,7 +90,15 @@ asio::awaitable<result<void>> offset_book::start_partitions(
     // Scale-out: continue the producer that wrote the partition's last
     // batch, so that the destination refuses whoever else still writes as it.
     std::optional<mirror::producer_identity> producer;
-    if (continue_producer) {
+    // A partition this engine ran before (its mirror was reversed away and
+    // back in this process) continues its producer, then makes way.
+    for (auto* old : ctx_.engine.partitions_of(topic)) {
+      if (old->partition != p) continue;
+      producer = ctx_.engine.producer_of(*old);
+      ctx_.engine.remove_partitions({{topic, p}});
+      break;
+    }
+    if (continue_producer && !producer) {
       auto last = co_await last_batch_producer(ctx_.destination, mirror, p, (*destination_ends)[i]);
       if (!last) co_return std::unexpected(std::move(last.error()));
       producer = *last;

@@ -32,6 +32,9 @@ class offset_book {
   // Reads every checkpoint in __klink_offsets (creating the topic if needed);
   // again at a scale-out take-over, for the previous owner's last ones.
   asio::awaitable<result<void>> load();
+  // The same for a reverse link before anything was reversed: a missing
+  // topic reads as empty and is not created on a cluster klink only reads.
+  asio::awaitable<result<void>> load_if_present();
   // Whether the mirror of `topic` was checkpointed before (a record of it
   // exists even if its state record is missing).
   bool checkpointed(const std::string& topic) const;
@@ -47,6 +50,11 @@ class offset_book {
                                                  const std::vector<int64_t>& fresh_starts,
                                                  bool fresh, bool continue_producer);
 
+  // Failback: `topic`'s partitions start a new generation of its mirror at
+  // starts[p] = (source offset, destination offset): those checkpoints are
+  // written, replacing whatever an earlier generation left.
+  asio::awaitable<result<void>> begin(const std::string& topic,
+                                      const std::vector<std::pair<int64_t, int64_t>>& starts);
   // Extends the partition's map by one acknowledged batch.
   void record(const mirror::acknowledgement& ack);
   // Writes the maps that changed since they were last written.

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kafka/error.h"
@@ -45,6 +46,15 @@ struct mirror_status {
   std::string reason;  // why it is stopped (source problem, divergence), or ""
   std::optional<switch_result> result;
   std::vector<partition_status> partitions;  // in partition order
+  // Failback: "forward" (the link's source to its destination) or "reverse"
+  // (after a :reverse), the generation running, every switch of both
+  // directions oldest first, and the divergent records kept, each with the
+  // cluster ("source" or "destination", as the link's config names them)
+  // that holds them.
+  std::string_view direction = "forward";
+  int64_t generation = 0;
+  std::vector<switch_result> history;
+  std::vector<std::pair<std::string_view, divergent_range>> divergent_ranges;
 };
 
 // A consumer group's committed source offset and its destination translation.

@@ -73,6 +73,8 @@ void mirror_lifecycle::finish_switch(const std::string& topic, mirror_phase phas
                                      switch_result result) {
   auto& e = entries_[topic];
   e.record.phase = phase;
+  e.record.history.push_back(result);
+  if (e.record.history.size() > max_history) e.record.history.erase(e.record.history.begin());
   e.record.result = std::move(result);
   e.record.held_by.clear();
   e.record.held_until_ms = 0;

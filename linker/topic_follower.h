@@ -13,6 +13,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -64,6 +65,14 @@ class topic_follower {
   const std::set<std::string>& mirrored() const { return mirrored_; }
   // Switched for good (promoted, failed over): no longer followed.
   void stop_following(const std::string& topic) { mirrored_.erase(topic); }
+  // Reversed back to this link: set up again at the next discovery pass.
+  void forget(const std::string& topic);
+  // Whether the source cluster's state topic, as the last discovery pass
+  // read it, holds a record whose key starts with `key_prefix`.
+  bool source_has_records(std::string_view key_prefix) const;
+  // Each topic's effective configs; fails only when no topic could be described.
+  asio::awaitable<result<std::map<std::string, std::map<std::string, std::string>>>>
+  describe_configs(kafka::cluster& cluster, const std::vector<std::string>& topics);
   // A mirror the filters no longer select (after a reload): it stops
   // fetching and is not listed; selected again, it resumes where it stopped.
   bool excluded(const std::string& topic) const { return excluded_.contains(topic); }
@@ -95,9 +104,6 @@ class topic_follower {
   void stop_for_source(const std::string& topic, std::string state, std::string reason);
   void set_excluded(const std::string& topic, bool excluded);
   void note_config_error(const std::string& key, const std::string& error);
-  // Each topic's effective configs; fails only when no topic could be described.
-  asio::awaitable<result<std::map<std::string, std::map<std::string, std::string>>>>
-  describe_configs(kafka::cluster& cluster, const std::vector<std::string>& topics);
   // discovery.cpp
   asio::awaitable<void> consider(const std::string& name, const kafka::topic_metadata& meta,
                                  const std::set<std::string>& recorded_mirrors,

@@ -49,6 +49,9 @@ asio::awaitable<std::set<std::string>> topic_follower::recorded_source_mirrors()
     if (record && !record->source_cluster_id.empty() && !destination_id.empty() &&
         record->source_cluster_id != destination_id)
       continue;
+    // A promoted or failed-over mirror is a topic of its own now: mirroring
+    // it back is a failback, not a loop.
+    if (record && is_final(record->phase)) continue;
     if (record && !record->mirror_topic.empty()) {
       out.insert(record->mirror_topic);
     } else if (auto slash = key.find('/'); slash != std::string::npos) {

@@ -113,6 +113,11 @@ class mirror_engine {
   // One topic's partitions in partition order, without walking the others
   // (a batch promotion of thousands of topics asks once per topic).
   std::vector<partition_mirror*> partitions_of(const std::string& source_topic) const;
+  // The producer `p` writes as and the sequence of its next batch; nullopt
+  // while the engine has no producer id yet. A partition added again later
+  // (a mirror reversed back to this link) continues it: the destination
+  // remembers the producer's last sequence.
+  std::optional<producer_identity> producer_of(const partition_mirror& p) const;
   std::size_t buffered_bytes() const { return buffered_bytes_; }
   // Bytes of fetch-response and rebuilt buffers still referenced by queued or
   // in-flight batches: what back-pressure bounds by max_buffered_bytes.

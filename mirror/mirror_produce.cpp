@@ -113,6 +113,13 @@ asio::awaitable<void> mirror_engine::send_scheduler() {
   }
 }
 
+std::optional<producer_identity> mirror_engine::producer_of(const partition_mirror& p) const {
+  if (p.producer_id >= 0)
+    return producer_identity{p.producer_id, p.producer_epoch, p.next_sequence};
+  if (producer_id_ < 0) return std::nullopt;
+  return producer_identity{producer_id_, producer_epoch_, p.next_sequence};
+}
+
 void mirror_engine::stamp_for_first_send(partition_mirror& p, outbound_batch& batch) {
   batch.sequence = p.next_sequence;
   // Sequences wrap at INT32_MAX like Kafka's producer.

@@ -194,6 +194,8 @@ asio::awaitable<result<void>> checkpoint_store::write(
   // produce_batch forgets the leader when it fails: the next write asks again.
   auto written = co_await kafka::client::produce_batch(destination_, topic_, 0, owner);
   if (!written) co_return std::unexpected(std::move(written.error()).within(write_call));
+  for (const auto& [key, value] : entries)
+    loaded_[key] = value;
   co_return ok();
 }
 

@@ -44,7 +44,8 @@ class checkpoint_store {
   const std::map<std::string, std::string>& entries() const { return loaded_; }
 
   // Writes the entries as one batch with acks=all; returns once the
-  // destination acknowledged them. Compaction keeps the newest per key.
+  // destination acknowledged them (find() answers them from then on).
+  // Compaction keeps the newest per key.
   asio::awaitable<result<void>> write(
       const std::vector<std::pair<std::string, std::string>>& entries);
 

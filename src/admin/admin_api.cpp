@@ -48,6 +48,19 @@ json mirror_json(const linker::mirror_status& m) {
            {"partitions", ps}};
   if (!m.reason.empty()) out["reason"] = m.reason;
   if (m.result) out["result"] = linker::to_json(*m.result);
+  out["direction"] = m.direction;
+  out["generation"] = m.generation;
+  json history = json::array();
+  for (const auto& r : m.history)
+    history.push_back(linker::to_json(r));
+  out["history"] = std::move(history);
+  json ranges = json::array();
+  for (const auto& [cluster, r] : m.divergent_ranges) {
+    json range = linker::to_json(r);
+    range["cluster"] = cluster;
+    ranges.push_back(std::move(range));
+  }
+  out["divergent_ranges"] = std::move(ranges);
   return out;
 }
 
@@ -106,11 +119,22 @@ json member_json(const linker::member_share& share) {
 }
 
 bool known_action(const std::string& action) {
-  return action == "pause" || action == "resume" || action == "promote" || action == "failover";
+  return action == "pause" || action == "resume" || action == "promote" || action == "failover" ||
+         action == "reverse";
 }
 
 bool switches(const std::string& action) {
-  return action == "promote" || action == "failover";
+  return action == "promote" || action == "failover" || action == "reverse";
+}
+
+linker::reverse_options reverse_options_of(const reverse_fields& fields) {
+  linker::reverse_options out;
+  out.start = fields.start;
+  out.divergent = fields.divergent == "keep"   ? linker::divergent_choice::keep
+                  : fields.divergent == "copy" ? linker::divergent_choice::copy
+                                               : linker::divergent_choice::refuse;
+  out.copy_to = fields.copy_to;
+  return out;
 }
 
 // The HTTP status and error code of a promote/failover outcome.
@@ -129,6 +153,8 @@ std::pair<unsigned, std::string_view> status_of(const linker::switch_outcome& ou
       return {409, "SOURCE_UNAVAILABLE"};
     case switch_status::not_persisted:
       return {503, "STATE_NOT_PERSISTED"};
+    case switch_status::divergent:
+      return {409, "DIVERGENT_RECORDS"};
   }
   return {500, "INTERNAL"};
 }
@@ -284,23 +310,19 @@ std::pair<unsigned, json> admin_api::apply(linker::link& link, const std::string
                              "; pause and resume apply to running mirrors only"}}};
   }
   if (action == "pause") {
-    link.lifecycle().pause(topic);
+    link.pause_mirror(topic);
   } else {
-    link.lifecycle().resume(topic);
+    link.resume_mirror(topic);
   }
   return {200, mirror_json(*link.mirror(topic))};
 }
 
 asio::awaitable<std::map<std::string, std::pair<unsigned, json>>> admin_api::switch_topics(
     linker::link& link, const std::string& action, const std::vector<std::string>& topics,
-    int64_t timeout_ms) {
+    int64_t timeout_ms, const reverse_fields& reverse) {
   const std::chrono::milliseconds timeout(timeout_ms);
-  std::map<std::string, linker::switch_outcome> outcomes;
-  if (action == "promote") {
-    outcomes = co_await link.lifecycle().promote(topics, timeout);
-  } else {
-    outcomes = co_await link.lifecycle().failover(topics, timeout);
-  }
+  auto outcomes =
+      co_await link.switch_mirrors(action, topics, timeout, reverse_options_of(reverse));
   std::map<std::string, std::pair<unsigned, json>> out;
   for (const auto& [topic, outcome] : outcomes) {
     const auto [status, code] = status_of(outcome);
@@ -319,6 +341,16 @@ asio::awaitable<std::map<std::string, std::pair<unsigned, json>>> admin_api::swi
       json error{{"error_code", code}, {"message", outcome.message}};
       // What keeps the mirror from switching, for a caller deciding to wait or force.
       if (status == 409) error["lag_records"] = outcome.lag_records;
+      if (outcome.status == linker::switch_status::divergent) {
+        json ranges = json::array();
+        int64_t total = 0;
+        for (const auto& r : outcome.divergent) {
+          ranges.push_back(linker::to_json(r));
+          total += r.records;
+        }
+        error["divergent_records"] = total;
+        error["partitions"] = std::move(ranges);
+      }
       out[topic] = {status, std::move(error)};
     }
   }
@@ -331,16 +363,18 @@ asio::awaitable<http_reply> admin_api::mirror_action(linker::link& link, const s
   if (!known_action(action)) {
     co_return error_reply(
         404, "UNKNOWN_ACTION",
-        "no action \"" + action + "\" on a mirror; expected pause, resume, promote or failover");
+        "no action \"" + action +
+            "\" on a mirror; expected pause, resume, promote, failover or reverse");
   }
-  auto options = parse_action_body(body);
+  auto options = parse_action_body(body, action == "reverse");
   if (!options) co_return error_reply(400, "BAD_REQUEST", options.error());
   if (!switches(action)) {
     auto [status, result] = apply(link, topic, action);
     co_return json_reply(status, result);
   }
   const std::vector<std::string> topics{topic};
-  auto results = co_await switch_topics(link, action, topics, options->timeout_ms);
+  auto results =
+      co_await switch_topics(link, action, topics, options->timeout_ms, options->reverse);
   auto& [status, result] = results.at(topic);
   co_return json_reply(status, result);
 }
@@ -350,9 +384,9 @@ asio::awaitable<http_reply> admin_api::mirrors_action(linker::link& link, const 
   if (!known_action(action)) {
     co_return error_reply(
         404, "UNKNOWN_ACTION",
-        "no batch action \"" + action + "\"; expected pause, resume, promote or failover");
+        "no batch action \"" + action + "\"; expected pause, resume, promote, failover or reverse");
   }
-  auto selection = parse_batch_body(body);
+  auto selection = parse_batch_body(body, action == "reverse");
   if (!selection) co_return error_reply(400, "BAD_REQUEST", selection.error());
   std::vector<std::string> topics = selection->topics;
   if (selection->all) {
@@ -361,7 +395,8 @@ asio::awaitable<http_reply> admin_api::mirrors_action(linker::link& link, const 
   }
   std::map<std::string, std::pair<unsigned, json>> answers;
   if (switches(action)) {
-    answers = co_await switch_topics(link, action, topics, selection->timeout_ms);
+    answers =
+        co_await switch_topics(link, action, topics, selection->timeout_ms, selection->reverse);
   } else {
     for (const auto& topic : topics)
       answers[topic] = apply(link, topic, action);
@@ -379,6 +414,10 @@ asio::awaitable<http_reply> admin_api::mirrors_action(linker::link& link, const 
       entry["error_code"] = result["error_code"];
       entry["message"] = result["message"];
       if (result.contains("lag_records")) entry["lag_records"] = result["lag_records"];
+      if (result.contains("partitions")) {
+        entry["divergent_records"] = result["divergent_records"];
+        entry["partitions"] = result["partitions"];
+      }
     }
     results.push_back(std::move(entry));
   }

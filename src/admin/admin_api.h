@@ -38,10 +38,11 @@ class admin_api {
   asio::awaitable<http_reply> group_offsets(linker::link& link, const std::string& group);
   // Scale-out: every member's share of the whole link, from the group coordinator.
   asio::awaitable<http_reply> members(linker::link& link);
-  // Promote or fail over: per topic, the status and JSON its single call answers.
+  // Promote, fail over or reverse: per topic, the status and JSON its single
+  // call answers.
   asio::awaitable<std::map<std::string, std::pair<unsigned, nlohmann::json>>> switch_topics(
       linker::link& link, const std::string& action, const std::vector<std::string>& topics,
-      int64_t timeout_ms);
+      int64_t timeout_ms, const reverse_fields& reverse);
   // The status a pause/resume of one topic answers, with its JSON.
   std::pair<unsigned, nlohmann::json> apply(linker::link& link, const std::string& topic,
                                             const std::string& action);

@@ -197,32 +197,73 @@ std::optional<std::string> read_timeout(const nlohmann::json& doc, int64_t& time
 }
 }  // namespace
 
-std::expected<action_options, std::string> parse_action_body(std::string_view body) {
+namespace {
+bool is_reverse_field(const std::string& key) {
+  return key == "start" || key == "divergent" || key == "copy_to";
+}
+
+// The fields only :reverse takes, checked together.
+std::optional<std::string> read_reverse(const nlohmann::json& doc, reverse_fields& out) {
+  if (doc.contains("start")) {
+    if (!doc["start"].is_boolean()) return "\"start\" must be true or false";
+    out.start = doc["start"].get<bool>();
+  }
+  if (doc.contains("divergent")) {
+    const auto& d = doc["divergent"];
+    if (!d.is_string() || (d != "refuse" && d != "keep" && d != "copy"))
+      return "\"divergent\" must be \"refuse\", \"keep\" or \"copy\"";
+    out.divergent = d.get<std::string>();
+  }
+  if (doc.contains("copy_to")) {
+    if (!doc["copy_to"].is_string() || doc["copy_to"].get<std::string>().empty())
+      return "\"copy_to\" must be a topic name";
+    out.copy_to = doc["copy_to"].get<std::string>();
+  }
+  if (out.divergent == "copy" && out.copy_to.empty())
+    return "\"divergent\": \"copy\" needs \"copy_to\": the topic on the new primary to copy "
+           "the divergent records to";
+  if (out.divergent != "copy" && !out.copy_to.empty())
+    return "\"copy_to\" goes with \"divergent\": \"copy\" only";
+  return std::nullopt;
+}
+}  // namespace
+
+std::expected<action_options, std::string> parse_action_body(std::string_view body, bool reverse) {
   action_options out;
   if (trim(body).empty()) return out;
   const auto doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded()) return std::unexpected("the body is not valid JSON");
   if (!doc.is_object()) return std::unexpected("the body must be empty or a JSON object");
   for (const auto& [key, _] : doc.items()) {
-    if (key != "timeout_ms")
-      return std::unexpected("unknown field \"" + key + "\"; expected \"timeout_ms\"");
+    if (key != "timeout_ms" && !(reverse && is_reverse_field(key))) {
+      return std::unexpected(
+          "unknown field \"" + key + "\"; expected \"timeout_ms\"" +
+          (reverse ? std::string(", \"start\", \"divergent\" or \"copy_to\"") : std::string()));
+    }
   }
   if (auto error = read_timeout(doc, out.timeout_ms)) return std::unexpected(*error);
+  if (reverse) {
+    if (auto error = read_reverse(doc, out.reverse)) return std::unexpected(*error);
+  }
   return out;
 }
 
-std::expected<batch_selection, std::string> parse_batch_body(std::string_view body) {
+std::expected<batch_selection, std::string> parse_batch_body(std::string_view body, bool reverse) {
   const auto doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded()) return std::unexpected("the body is not valid JSON");
   if (!doc.is_object()) return std::unexpected("the body must be a JSON object");
   for (const auto& [key, _] : doc.items()) {
-    if (key != "topics" && key != "all" && key != "timeout_ms") {
+    if (key != "topics" && key != "all" && key != "timeout_ms" &&
+        !(reverse && is_reverse_field(key))) {
       return std::unexpected("unknown field \"" + key +
                              "\"; expected \"topics\" or \"all\", and optionally \"timeout_ms\"");
     }
   }
   batch_selection out;
   if (auto error = read_timeout(doc, out.timeout_ms)) return std::unexpected(*error);
+  if (reverse) {
+    if (auto error = read_reverse(doc, out.reverse)) return std::unexpected(*error);
+  }
   const bool has_all = doc.contains("all");
   const bool has_topics = doc.contains("topics");
   if (has_all == has_topics)

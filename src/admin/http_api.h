@@ -86,10 +86,19 @@ inline constexpr int64_t default_timeout_ms = 30000;
 inline constexpr int64_t max_timeout_ms = 3'600'000;
 
 // The body of a call on one mirror: empty, or {"timeout_ms": N}.
+// :reverse also takes "start" (false: reversed but paused), "divergent"
+// ("refuse", "keep" or "copy") and, with "copy", "copy_to".
+struct reverse_fields {
+  bool start = true;
+  std::string divergent = "refuse";
+  std::string copy_to;
+};
 struct action_options {
   int64_t timeout_ms = default_timeout_ms;
+  reverse_fields reverse;
 };
-std::expected<action_options, std::string> parse_action_body(std::string_view body);
+std::expected<action_options, std::string> parse_action_body(std::string_view body,
+                                                             bool reverse = false);
 
 // The body of a batch call: {"topics": ["a", "b"]} or {"all": true}, and
 // optionally "timeout_ms".
@@ -97,7 +106,9 @@ struct batch_selection {
   bool all = false;
   std::vector<std::string> topics;
   int64_t timeout_ms = default_timeout_ms;
+  reverse_fields reverse;
 };
-std::expected<batch_selection, std::string> parse_batch_body(std::string_view body);
+std::expected<batch_selection, std::string> parse_batch_body(std::string_view body,
+                                                             bool reverse = false);
 
 }  // namespace klink::admin

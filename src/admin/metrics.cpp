@@ -73,6 +73,9 @@ metrics::metrics()
           "Batches rebuilt instead of copied byte for byte (compaction holes, LogAppendTime)")),
       mirror_state_(family<prometheus::Gauge>(
           *registry_, "klink_mirror_state", "1 for the mirror's current state, 0 for the others")),
+      divergent_records_(family<prometheus::Gauge>(
+          *registry_, "klink_mirror_divergent_records",
+          "Records an old source kept beyond a switch's cut when the mirror was reversed")),
       link_state_(family<prometheus::Gauge>(*registry_, "klink_link_state",
                                             "1 for the link's current state, 0 for the others")),
       fetch_latency_(family<prometheus::Histogram>(
@@ -190,6 +193,7 @@ metrics::topic_series& metrics::topic(const std::string& link, const std::string
     s.records = &records_total_.Add(labels);
     s.bytes = &bytes_total_.Add(labels);
     s.batches_rebuilt = &batches_rebuilt_total_.Add(labels);
+    s.divergent_records = &divergent_records_.Add(labels);
     for (auto state : linker::mirror_states) {
       s.states[state] =
           &mirror_state_.Add({{"link", link}, {"topic", topic}, {"state", std::string(state)}});
@@ -220,6 +224,10 @@ void metrics::update(const std::vector<std::unique_ptr<linker::link>>& links) {
         advance(*t.batches_rebuilt, p.batches_rebuilt, s.seen.batches_rebuilt);
       }
       t.lag_records->Set(static_cast<double>(mirror.lag_records));
+      int64_t divergent = 0;
+      for (const auto& [cluster, range] : mirror.divergent_ranges)
+        divergent += range.records;
+      t.divergent_records->Set(static_cast<double>(divergent));
       for (auto& [s, gauge] : t.states)
         gauge->Set(s == mirror.state ? 1 : 0);
     }
@@ -249,6 +257,7 @@ void metrics::remove_unlisted(
     records_total_.Remove(t.records);
     bytes_total_.Remove(t.bytes);
     batches_rebuilt_total_.Remove(t.batches_rebuilt);
+    divergent_records_.Remove(t.divergent_records);
     for (auto& [state, gauge] : t.states)
       mirror_state_.Remove(gauge);
     it = topics_.erase(it);

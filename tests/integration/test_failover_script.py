@@ -100,6 +100,14 @@ def link(name: str, topics: list[str], source, dest) -> dict:
      "cannot read the token file"),
     (["--admin", "127.0.0.1:1", "--link"], "--link needs a value"),
     (["--link", "L", "--all"], "--admin URL is required"),
+    (["--admin", "127.0.0.1:1", "--link", "L", "--all", "--reverse", "--force"], "do not go together"),
+    (["--admin", "127.0.0.1:1", "--link", "L", "--all", "--divergent", "keep"], "go with --reverse only"),
+    (["--admin", "127.0.0.1:1", "--link", "L", "--all", "--paused"], "go with --reverse only"),
+    (["--admin", "127.0.0.1:1", "--link", "L", "--all", "--reverse", "--divergent", "drop"],
+     "--divergent must be refuse, keep or copy"),
+    (["--admin", "127.0.0.1:1", "--link", "L", "--all", "--reverse", "--divergent", "copy"], "needs --copy-to"),
+    (["--admin", "127.0.0.1:1", "--link", "L", "--all", "--reverse", "--copy-to", "x"],
+     "--copy-to goes with --divergent copy"),
 ])
 def test_usage_errors_exit_2(args, message):
     r = failover(*args)
@@ -113,7 +121,8 @@ def test_help_documents_everything():
     r = failover("--help")
     assert r.returncode == 0, show(r)
     for word in ("--admin", "--link", "--topics", "--all", "--force", "--timeout-ms", "--token-file",
-                 "KLINK_ADMIN_TOKEN", "mirrors:promote", "mirrors:failover", "Exit codes"):
+                 "KLINK_ADMIN_TOKEN", "mirrors:promote", "mirrors:failover", "Exit codes", "--reverse",
+                 "--divergent", "--copy-to", "--paused", "mirrors:reverse"):
         assert word in r.stdout, word
 
 
@@ -216,6 +225,28 @@ def test_promote_all_then_unknown_topic_then_force(klink_process, source_cluster
     r = failover("--admin", base, "--link", "L", "--topics", t1, "--force")
     assert r.returncode == 0 and rows(r.stdout)[t1][1:3] == ["200", "PROMOTED"], show(r)
     assert proc.running(), proc.stderr_tail()
+
+    # (f) --reverse: the source got 100 records after the promotion that the destination
+    # lacks; the fail-back is refused per topic (exit 1, the count in LAG/ABANDONED), then
+    # kept: the destination's own records go back to the source after them.
+    r = failover("--admin", base, "--link", "L", "--all", "--reverse")
+    assert r.returncode == 1, show(r)
+    table = rows(r.stdout)
+    for t in (t1, t2):
+        assert table[t][1] == "409" and table[t][3] == "100", show(r)
+        assert "DIVERGENT_RECORDS" in " ".join(table[t][4:]), show(r)
+    assert "--divergent keep" in r.stderr, show(r)
+    source_before = {t: end_offsets(source_cluster.bootstrap, t) for t in (t1, t2)}
+    r = failover("--admin", base, "--link", "L", "--all", "--reverse", "--divergent", "keep")
+    assert r.returncode == 0, show(r) + "\nklink:\n" + proc.stderr_tail()
+    table = rows(r.stdout)
+    for t in (t1, t2):
+        assert table[t][1:3] == ["200", "ACTIVE"], show(r)
+    assert "2 of 2 topic(s) switched back (reversed)" in r.stdout, show(r)
+    for t in (t1, t2):
+        expected = {p: source_before[t][p] + ours[t][p] for p in range(PARTITIONS)}
+        wait_until(lambda t=t, expected=expected: end_offsets(source_cluster.bootstrap, t) == expected, 30,
+                   f"{t}'s destination records back on the source")
 
 
 def test_token_missing_or_wrong_exits_3(klink_process, tmp_path, topic_name, source_cluster):

@@ -152,6 +152,34 @@ TEST(admin_action_body, empty_or_timeout) {
   EXPECT_NE(unknown.error().find("\"timeout\""), std::string::npos);
 }
 
+TEST(admin_action_body, reverse_fields_only_for_reverse) {
+  using klink::admin::parse_action_body;
+  // Other actions refuse them by name.
+  const auto promote = parse_action_body(R"({"start": false})");
+  ASSERT_FALSE(promote);
+  EXPECT_NE(promote.error().find("\"start\""), std::string::npos);
+  const auto defaults = parse_action_body("", true);
+  ASSERT_TRUE(defaults);
+  EXPECT_TRUE(defaults->reverse.start);
+  EXPECT_EQ(defaults->reverse.divergent, "refuse");
+  const auto keep = parse_action_body(R"({"start": false, "divergent": "keep"})", true);
+  ASSERT_TRUE(keep);
+  EXPECT_FALSE(keep->reverse.start);
+  EXPECT_EQ(keep->reverse.divergent, "keep");
+  const auto copy = parse_action_body(R"({"divergent": "copy", "copy_to": "o.div"})", true);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->reverse.copy_to, "o.div");
+  EXPECT_FALSE(parse_action_body(R"({"divergent": "copy"})", true));
+  EXPECT_FALSE(parse_action_body(R"({"copy_to": "o.div"})", true));
+  EXPECT_FALSE(parse_action_body(R"({"divergent": "drop"})", true));
+  EXPECT_FALSE(parse_action_body(R"({"start": "yes"})", true));
+  EXPECT_FALSE(parse_action_body(R"({"divergent": "copy", "copy_to": ""})", true));
+  const auto batch = klink::admin::parse_batch_body(R"({"all": true, "divergent": "keep"})", true);
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->reverse.divergent, "keep");
+  EXPECT_FALSE(klink::admin::parse_batch_body(R"({"all": true, "divergent": "keep"})"));
+}
+
 TEST(admin_batch_body, timeout_with_a_selection) {
   auto b = parse_batch_body(R"({"all": true, "timeout_ms": 5000})");
   ASSERT_TRUE(b);

@@ -34,7 +34,8 @@ TEST(mirror_lifecycle, phases_round_trip_by_name) {
 }
 
 TEST(mirror_lifecycle, records_round_trip) {
-  const mirror_record promoted{mirror_phase::failed_over, "", sample_result(), "", "", "", "", 0};
+  const mirror_record promoted{
+      mirror_phase::failed_over, "", sample_result(), "", "", "", "", 0, 0, {}, {}};
   auto parsed = parse_mirror_record(serialize(promoted));
   ASSERT_TRUE(parsed) << parsed.error().message();
   EXPECT_EQ(*parsed, promoted);
@@ -47,18 +48,23 @@ TEST(mirror_lifecycle, records_round_trip) {
                                "",
                                "",
                                "",
-                               0};
+                               0,
+                               0,
+                               {},
+                               {}};
   EXPECT_EQ(parse_mirror_record(serialize(diverged)), diverged);
-  const mirror_record paused{mirror_phase::paused, "", std::nullopt, "", "", "", "", 0};
+  const mirror_record paused{mirror_phase::paused, "", std::nullopt, "", "", "", "", 0, 0, {}, {}};
   EXPECT_EQ(parse_mirror_record(serialize(paused)), paused);
   // Scale-out: a mirror held by an instance promoting it.
-  const mirror_record held{mirror_phase::active, "",           std::nullopt, "t", "id", "cluster",
-                           "host-1:42",          1767225600000};
+  const mirror_record held{
+      mirror_phase::active, "", std::nullopt, "t", "id", "cluster", "host-1:42",
+      1767225600000,        0,  {},           {}};
   EXPECT_EQ(parse_mirror_record(serialize(held)), held);
 }
 
 TEST(mirror_lifecycle, a_promotion_in_progress_reads_back_as_active) {
-  const mirror_record promoting{mirror_phase::promoting, "", std::nullopt, "", "", "", "", 0};
+  const mirror_record promoting{
+      mirror_phase::promoting, "", std::nullopt, "", "", "", "", 0, 0, {}, {}};
   auto parsed = parse_mirror_record(serialize(promoting));
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->phase, mirror_phase::active);
@@ -102,3 +108,43 @@ TEST(mirror_record, keeps_the_mirror_name_and_source_topic_id) {
   EXPECT_EQ(old->mirror_topic, "");
   EXPECT_EQ(old->source_topic_id, "");
 }
+
+namespace {
+
+TEST(mirror_record, keeps_generation_history_and_divergent_ranges) {
+  klink::linker::mirror_record r;
+  r.phase = klink::linker::mirror_phase::paused;
+  r.generation = 3;
+  auto reversed = sample_result();
+  reversed.action = "reverse";
+  reversed.consumer_offsets_synced = false;
+  reversed.consumer_groups_synced = 0;
+  reversed.consumer_groups_failed = 0;
+  reversed.consumer_offset_errors.clear();
+  r.history = {sample_result(), reversed};
+  r.divergent_ranges = {{0, 100, 130, 25, "orders.divergent", 1}, {2, 7, 9, 2, "", 3}};
+  auto back = klink::linker::parse_mirror_record(klink::linker::serialize(r));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(*back, r);
+  const auto json = klink::linker::to_json(r.divergent_ranges[0]);
+  EXPECT_EQ(json["copied_to"], "orders.divergent");
+  EXPECT_EQ(json["records"], 25);
+  EXPECT_FALSE(klink::linker::to_json(r.divergent_ranges[1]).contains("copied_to"));
+  // Records written before failback read as generation 0 with no history.
+  auto old = klink::linker::parse_mirror_record(R"({"version":1,"state":"PROMOTED"})");
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(old->generation, 0);
+  EXPECT_TRUE(old->history.empty());
+  EXPECT_TRUE(old->divergent_ranges.empty());
+  // A broken range or a negative generation names what is wrong.
+  auto bad = klink::linker::parse_mirror_record(
+      R"({"version":1,"state":"ACTIVE","divergent_ranges":[{"partition":0}]})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message().find("malformed mirror state record"), std::string::npos);
+  auto negative =
+      klink::linker::parse_mirror_record(R"({"version":1,"state":"ACTIVE","generation":-1})");
+  ASSERT_FALSE(negative.has_value());
+  EXPECT_NE(negative.error().message().find("negative generation"), std::string::npos);
+}
+
+}  // namespace
