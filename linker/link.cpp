@@ -73,8 +73,8 @@ link::link(asio::any_io_executor executor, link_options options)
       offsets::group_sync_options{
           ctx.name(), ctx.options.consumer_groups,
           [&ctx](const std::string& topic) { return ctx.mirror_name(topic); }},
-      [&parts](const std::string& topic, int32_t partition, int64_t source_offset) {
-        return parts.book.translate(topic, partition, source_offset);
+      [this](const std::string& topic, int32_t partition, int64_t source_offset) {
+        return translate_for_sync(topic, partition, source_offset);
       },
       // A promoted or failed-over topic's consumers commit on the
       // destination themselves from then on.

@@ -98,6 +98,10 @@ class link {
   asio::awaitable<void> checkpoint_loop();
   // The reverse of this link, made on first use (link_reverse.cpp).
   link& ensure_reverse();
+  // Group sync's translation: this direction's map, or below its start the
+  // previous generation's (the other direction's) map read backwards.
+  std::optional<int64_t> translate_for_sync(const std::string& topic, int32_t partition,
+                                            int64_t source_offset) const;
   void merge_reverse(mirror_status& status);
 
   std::unique_ptr<link_context> ctx_;
@@ -108,6 +112,7 @@ class link {
   bool checkpoints_loaded_ = false;
   bool started_ = false;
   std::unique_ptr<link> reverse_;  // failback: runs the mirrors this link reversed
+  link* forward_ = nullptr;        // a reverse link's forward link
 };
 
 }  // namespace klink::linker

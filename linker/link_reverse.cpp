@@ -22,7 +22,9 @@ link_options reversed(const link_options& forward) {
   out.topic_prefix.clear();
   out.strip_prefix = forward.topic_prefix;
   out.start = start_position::earliest;
-  out.scale_out = {};
+  // Scale-out: the reverse's instances share its partitions in a group of
+  // their own, on its destination.
+  if (!out.scale_out.group_id.empty()) out.scale_out.group_id += "~reverse";
   out.reverse = true;
   return out;
 }
@@ -31,6 +33,7 @@ link& link::ensure_reverse() {
   if (!reverse_) {
     reverse_ = std::make_unique<link>(ctx_->executor, reversed(ctx_->options));
     reverse_->ctx_->opposite = [this]() -> link& { return *this; };
+    reverse_->forward_ = this;
     log::info("failback: the link's reverse runs the mirrors reversed to it",
               {{"link", name()}, {"reverse_link", reverse_->name()}});
     if (started_) reverse_->start();
@@ -46,6 +49,14 @@ std::pair<link*, std::string> link::holder(const std::string& topic) {
   if (theirs != nullptr && theirs->generation > (ours ? ours->generation : 0))
     return {reverse_.get(), there};
   return {this, topic};
+}
+
+std::optional<int64_t> link::translate_for_sync(const std::string& topic, int32_t partition,
+                                                int64_t source_offset) const {
+  if (auto translated = parts_->book.translate(topic, partition, source_offset)) return translated;
+  const link* other = ctx_->options.reverse ? forward_ : reverse_.get();
+  if (other == nullptr || !parts_->book.has(topic, partition)) return std::nullopt;
+  return other->parts_->book.translate_back(ctx_->mirror_name(topic), partition, source_offset);
 }
 
 bool link::pause_mirror(const std::string& topic) {

@@ -4,6 +4,7 @@
 
 #include "kafka/client/list_offsets.h"
 #include "kafka/sleep.h"
+#include "linker/lifecycle.h"
 #include "linker/link_context.h"
 #include "linker/resume.h"
 #include "linker/tail_producer.h"
@@ -19,6 +20,23 @@ struct partition_plan {
   offsets::offset_map map;
   std::optional<mirror::producer_identity> producer;
 };
+
+// Nothing was written into a reversed mirror's partition in this generation
+// yet: its last batch is an application's, whose producer klink never
+// continues (the engine's own producer starts it).
+bool at_generation_start(const link_context& ctx, const std::string& topic, int32_t partition,
+                         int64_t destination_end) {
+  const auto* record = ctx.lifecycle->record_of(topic);
+  if (record == nullptr || record->generation == 0) return false;
+  for (auto it = record->history.rbegin(); it != record->history.rend(); ++it) {
+    if (it->action != "reverse") continue;
+    for (const auto& f : it->partitions) {
+      if (f.partition == partition) return f.destination_end_offset == destination_end;
+    }
+    return false;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -98,7 +116,8 @@ asio::awaitable<result<void>> offset_book::start_partitions(
       ctx_.engine.remove_partitions({{topic, p}});
       break;
     }
-    if (continue_producer && !producer) {
+    if (continue_producer && !producer &&
+        !at_generation_start(ctx_, topic, p, (*destination_ends)[i])) {
       auto last = co_await last_batch_producer(ctx_.destination, mirror, p, (*destination_ends)[i]);
       if (!last) co_return std::unexpected(std::move(last.error()));
       producer = *last;
@@ -187,6 +206,18 @@ std::optional<int64_t> offset_book::translate(const std::string& topic, int32_t 
   auto it = maps_.find({topic, partition});
   if (it == maps_.end()) return std::nullopt;
   return it->second.translate(source_offset);
+}
+
+std::optional<int64_t> offset_book::translate_back(const std::string& topic, int32_t partition,
+                                                   int64_t destination_offset) const {
+  if (auto it = maps_.find({topic, partition}); it != maps_.end())
+    return it->second.translate_back(destination_offset);
+  const auto* checkpoint =
+      checkpoints_.find(offsets::checkpoint_key(ctx_.name(), topic, partition));
+  if (checkpoint == nullptr) return std::nullopt;
+  auto map = offsets::offset_map::deserialize(*checkpoint);
+  if (!map) return std::nullopt;
+  return map->translate_back(destination_offset);
 }
 
 bool offset_book::has(const std::string& topic, int32_t partition) const {

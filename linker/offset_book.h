@@ -68,6 +68,11 @@ class offset_book {
   std::optional<int64_t> translate(const std::string& topic, int32_t partition,
                                    int64_t source_offset) const;
   bool has(const std::string& topic, int32_t partition) const;
+  // Failback: the source offset a consumer at `destination_offset` on the
+  // mirror continues from (offset_map::translate_back), from the running map
+  // or the partition's last checkpoint (a switched mirror's).
+  std::optional<int64_t> translate_back(const std::string& topic, int32_t partition,
+                                        int64_t destination_offset) const;
 
  private:
   link_context& ctx_;

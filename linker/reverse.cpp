@@ -87,6 +87,8 @@ asio::awaitable<switch_outcomes> mirror_lifecycle::reverse(const std::vector<std
                                                            const reverse_options& options,
                                                            std::chrono::milliseconds timeout) {
   switch_outcomes out;
+  // Scale-out: another instance may have switched the mirror a moment ago.
+  if (ctx_.scale_out) co_await refresh();
   for (const auto& topic : topics) {
     if (out.contains(topic)) continue;
     out[topic] = co_await reverse_one(topic, options);
@@ -116,12 +118,6 @@ asio::awaitable<switch_outcome> mirror_lifecycle::reverse_one(const std::string&
                              "mirror " + topic + " is " + std::string(to_string(current)) +
                                  "; only a PROMOTED or FAILED_OVER mirror can be reversed "
                                  "(promote or fail it over first)"};
-  }
-  if (ctx_.options.scale_out.enabled) {
-    co_return switch_outcome{switch_status::conflict,
-                             "link " + ctx_.name() +
-                                 " runs scale-out; reversing a scale-out link is not supported "
-                                 "yet: run the reverse direction as a link of its own"};
   }
   if (!record->result || record->result->partitions.empty()) {
     co_return switch_outcome{switch_status::conflict,

@@ -157,6 +157,20 @@ std::optional<int64_t> offset_map::translate(int64_t c) const {
   return it->destination_start + (c - it->source_start);
 }
 
+std::optional<int64_t> offset_map::translate_back(int64_t d) const {
+  if (d == destination_next_) return source_next_;
+  if (d > destination_next_) return std::nullopt;
+  const auto live = entries();
+  if (live.empty() || d < live.front().destination_start) return std::nullopt;
+  // First entry not wholly below d: it holds d, or is the first record after
+  // a destination gap d fell into.
+  const auto it = std::partition_point(
+      live.begin(), live.end(), [d](const offset_segment& s) { return s.destination_end() <= d; });
+  if (it == live.end()) return source_next_;
+  if (d <= it->destination_start) return it->source_start;
+  return it->source_start + (d - it->destination_start);
+}
+
 void offset_map::trim_below(int64_t source_log_start_offset) {
   const auto live = entries();
   const auto it = std::partition_point(live.begin(), live.end(), [&](const offset_segment& s) {

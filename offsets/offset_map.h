@@ -76,6 +76,13 @@ class offset_map {
   // of klink then re-reads, never skips). nullopt if c < exact_from().
   std::optional<int64_t> translate(int64_t committed_source_offset) const;
 
+  // The other way (failback: a consumer moving back to the old source): the
+  // source offset of the first mirrored record whose destination offset is
+  // >= d; mirrored_source_offset() when d is the destination's end. nullopt
+  // for d beyond the end (records the destination got from elsewhere) or
+  // before the first entry kept.
+  std::optional<int64_t> translate_back(int64_t committed_destination_offset) const;
+
   // Drops entries lying wholly below the source's log start offset.
   void trim_below(int64_t source_log_start_offset);
 

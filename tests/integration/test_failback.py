@@ -24,14 +24,14 @@ OWN_SOURCE_PORT = 24530  # test_failback_after_an_unplanned_failover's own sourc
 CODECS = ["none", "gzip", "lz4", "zstd"]
 
 
-def link(source, dest, topics: list[str], group: str) -> list[dict]:
+def link(source, dest, topics: list[str], group: str, *more_groups: str) -> list[dict]:
     return [{
         "name": "test",
         "source": {"bootstrap_servers": source.bootstrap_servers},
         "destination": {"bootstrap_servers": dest.bootstrap_servers},
         "topics": {"include": [t.replace(".", "\\.") for t in topics]},
         "mirror": {"start": "earliest"},
-        "consumer_offsets": {"sync": True, "include": [group], "interval_ms": 500},
+        "consumer_offsets": {"sync": True, "include": [group, *more_groups], "interval_ms": 500},
     }]
 
 
@@ -79,6 +79,48 @@ def write(bootstrap: str, topic: str, tag: str, n: int = 60) -> None:
     transactions(bootstrap, topic, tag)
 
 
+def batch(proc, action: str, topics: list[str]) -> dict[str, dict]:
+    status, answer, _ = http(f"{proc.admin_url}/v1/links/test/mirrors:{action}", "POST",
+                             json.dumps({"topics": topics, "timeout_ms": 30000}), timeout=60)
+    assert status == 200, answer
+    return {r["topic"]: r for r in json.loads(answer)["results"]}
+
+
+def compacted_topic(cluster, topic: str) -> None:
+    """A compacted one-partition topic whose log has compaction holes: many updates per key,
+    then the broker's cleaner removes the old ones. Later writes use new keys (unique_writes),
+    so that neither side's cleaner finds more to remove while the test compares them."""
+    from confluent_kafka import Producer
+
+    cluster.create_topic(topic, partitions=1, configs={
+        "cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
+        "min.compaction.lag.ms": "0", "delete.retention.ms": "86400000"})
+    produced = 0
+    for r in range(6):
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "linger.ms": 5, "compression.codec": "lz4"})
+        for k in range(20):
+            for u in range(4):
+                producer.produce(topic, key=f"key-{k}".encode(), value=f"r{r}-u{u}".encode(), partition=0)
+                produced += 1
+        assert producer.flush(30) == 0
+        time.sleep(0.15)  # pacing: segment.ms passes, the next round starts a new segment
+    # One record more in a segment of its own makes the last round's segment cleanable too;
+    # compacted in full, every key is there once (and nothing is left for any cleaner).
+    unique_writes(cluster.bootstrap, topic, "sentinel", n=1)
+    wait_until(lambda: len(consume_all(cluster.bootstrap, topic)[0]) == 21, 90,
+               f"the log cleaner to compact {topic} in full", interval=1)
+    assert produced > 21
+
+
+def unique_writes(bootstrap: str, topic: str, tag: str, n: int = 30) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i in range(n):
+        producer.produce(topic, key=f"{tag}-{i}".encode(), value=f"{tag}-value-{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+
+
 def wait_equal(a: str, b: str, topic: str, timeout: float = 60.0) -> None:
     """Both clusters' topics hold the same committed records in the same order."""
     def equal():
@@ -108,11 +150,13 @@ def values_from(records: dict, offsets: dict[int, int]) -> dict[int, list]:
     return {p: [(r.key, r.value, r.headers) for r in rs if r.offset >= offsets[p]] for p, rs in records.items()}
 
 
-def switch_group(old: str, new: str, topic: str, group: str, read_back: int = 5) -> None:
-    """The group read all but `read_back` records of each partition on `old` and committed;
-    once klink synced it to `new`, it must read there exactly what it had left on `old`."""
-    old_ends = end_offsets(old, topic)
-    position = {p: max(0, e - read_back) for p, e in old_ends.items()}
+def switch_group(old: str, new: str, topic: str, group: str, read_back: int = 5,
+                 position: dict[int, int] | None = None) -> None:
+    """The group read all but `read_back` records of each partition on `old` (or up to
+    `position`) and committed; once klink synced it to `new`, it must read there exactly what
+    it had left on `old`."""
+    if position is None:
+        position = {p: max(0, e - read_back) for p, e in end_offsets(old, topic).items()}
     commit(old, group, topic, position)
     left = values_from(consume_all(old, topic), position)
 
@@ -125,11 +169,14 @@ def switch_group(old: str, new: str, topic: str, group: str, read_back: int = 5)
 
 def test_planned_round_trip_twice(klink_process, source_cluster, dest_cluster, topic_name):
     a, b = source_cluster.bootstrap, dest_cluster.bootstrap
-    group = f"{topic_name}-app"
+    group, slow = f"{topic_name}-app", f"{topic_name}-slow"
+    compacted = f"{topic_name}-compacted"
     source_cluster.create_topic(topic_name, partitions=PARTITIONS)
     write(a, topic_name, "a1")
-    proc = klink_process(links=link(source_cluster, dest_cluster, [topic_name], group))
+    compacted_topic(source_cluster, compacted)
+    proc = klink_process(links=link(source_cluster, dest_cluster, [topic_name, compacted], group, slow))
     wait_caught_up(proc, topic_name)
+    wait_caught_up(proc, compacted)
 
     # Not switched yet: a running mirror cannot be reversed.
     status, doc = act(proc, topic_name, "reverse")
@@ -145,7 +192,13 @@ def test_planned_round_trip_twice(klink_process, source_cluster, dest_cluster, t
         # A -> B: promote; the application moves to B and producers write there.
         status, doc = act(proc, topic_name, "promote")
         assert status == 200 and doc["state"] == "PROMOTED" and doc["direction"] == "forward", doc
+        assert batch(proc, "promote", [compacted])[compacted]["state"] == "PROMOTED"
         write(b, topic_name, f"b{round_trip}")
+        unique_writes(b, compacted, f"b{round_trip}")
+
+        # A slow group on B has not read up to the switch yet.
+        cut = {p["partition"]: p["destination_end_offset"] for p in doc["result"]["partitions"]}
+        slow_at = {p: max(0, c - 3 - round_trip) for p, c in cut.items()}
 
         # Reverse: B's new records go to A, nothing else; A equals B.
         started = time.monotonic()
@@ -156,6 +209,10 @@ def test_planned_round_trip_twice(klink_process, source_cluster, dest_cluster, t
         assert took < 2.0, f"reverse took {took:.2f} s"
         print(f"round trip {round_trip}: reverse answered in {took:.3f} s")
         wait_equal(a, b, topic_name)
+        assert batch(proc, "reverse", [compacted])[compacted]["status"] == 200
+        wait_equal(a, b, compacted)
+        # Its position below the cut goes back through the forward mirror's map.
+        switch_group(b, a, topic_name, slow, position=slow_at)
         # Idempotent.
         status, again = act(proc, topic_name, "reverse")
         assert status == 200 and again["direction"] == "reverse", again
@@ -164,12 +221,16 @@ def test_planned_round_trip_twice(klink_process, source_cluster, dest_cluster, t
         # Planned failback: promote the reversed mirror; A is primary again.
         status, doc = act(proc, topic_name, "promote")
         assert status == 200 and doc["state"] == "PROMOTED" and doc["direction"] == "reverse", doc
+        assert batch(proc, "promote", [compacted])[compacted]["state"] == "PROMOTED"
         write(a, topic_name, f"a{round_trip + 2}")
+        unique_writes(a, compacted, f"a{round_trip + 2}")
 
         # Reverse again: A -> B from where the reversed mirror stopped.
         status, doc = act(proc, topic_name, "reverse")
         assert status == 200 and doc["direction"] == "forward" and doc["state"] == "ACTIVE", doc
         wait_equal(a, b, topic_name)
+        assert batch(proc, "reverse", [compacted])[compacted]["status"] == 200
+        wait_equal(a, b, compacted)
         switch_group(a, b, topic_name, group)
 
     history = [h["action"] for h in mirror(proc, topic_name)["history"]]

@@ -148,3 +148,56 @@ def test_failover_the_whole_link_under_a_stream(klink_process, source_cluster, d
     dst = consume_all(dest_cluster.bootstrap, topic)
     is_prefix(src, dst)
     assert sum(len(r) for r in dst.values()) >= 20_000
+
+
+def test_reverse_the_whole_link_with_a_prefix_and_promote_back(klink_process, source_cluster, dest_cluster):
+    """Failback with scale-out: one call reverses the mirror for every instance; the reverse's
+    partitions are shared by the instances through a group of its own; B's `prefix + T` goes
+    back into A's T; promoting it back through another instance is final."""
+    topic = unique_topic("sor")
+    mirror = f"dr.{topic}"
+    a, b = source_cluster.bootstrap, dest_cluster.bootstrap
+    source_cluster.create_topic(topic, partitions=PARTITIONS)
+    produce_n(a, topic, PARTITIONS, 4_800, "a")
+    link = link_config("so", source_cluster, dest_cluster, topic, prefix="dr.")
+    link["scale_out"] = {"enabled": True, "session_timeout_ms": SESSION_MS}
+    procs = [klink_process(links=[link], extra=JSON_LOGS, name=f"sor-{i}", log_level="info") for i in range(2)]
+    wait_until(lambda: shares(procs[0]) == [12, 12], timeout=60, what="two instances owning 12 partitions each")
+
+    status, doc = switch(procs[0], topic, "promote")
+    assert status == 200 and doc["state"] == "PROMOTED", doc
+    produce_n(b, mirror, PARTITIONS, 2_400, "b")  # the applications write to B now
+
+    status, doc = switch(procs[1], topic, "reverse")
+    assert status == 200, doc
+    assert (doc["direction"], doc["source_topic"], doc["mirror_topic"]) == ("reverse", mirror, topic), doc
+    wait_until(lambda: high_watermarks(a, topic) == high_watermarks(b, mirror), timeout=60,
+               what="B's new records back on A")
+    compare_partitions(consume_all(b, mirror), consume_all(a, topic))
+
+    # Both instances run the reverse, each a share of its partitions.
+    def reverse_shares():
+        counts = []
+        for p in procs:
+            status, body, _ = http(f"{p.admin_url}/v1/links/so/mirrors/{topic}")
+            m = json.loads(body) if status == 200 else {}
+            if m.get("direction") != "reverse" or m.get("state") != "ACTIVE":
+                return None
+            counts.append(len(m["partitions"]))
+        return counts if sum(counts) == PARTITIONS and all(counts) else None
+
+    wait_until(reverse_shares, timeout=60, what="both instances running a share of the reverse")
+    produce_n(b, mirror, PARTITIONS, 2_400, "b2")
+    wait_until(lambda: high_watermarks(a, topic) == high_watermarks(b, mirror), timeout=60,
+               what="B's later records on A")
+
+    # Promote back through the other instance: A is primary again, and final.
+    status, doc = switch(procs[0], topic, "promote")
+    assert status == 200 and doc["state"] == "PROMOTED" and doc["direction"] == "reverse", doc
+    compare_partitions(consume_all(b, mirror), consume_all(a, topic))
+    ends = high_watermarks(a, topic)
+    produce_n(b, mirror, PARTITIONS, 240, "late")
+    stays(lambda: high_watermarks(a, topic) == ends, 4, "an instance wrote to A after the promotion back")
+    for p in procs:
+        wait_until(lambda p=p: mirror_state(p, topic) == "PROMOTED", timeout=20,
+                   what=f"{p.config_path.name} reporting PROMOTED")

@@ -55,6 +55,36 @@ TEST(OffsetMap, ControlMarkerIsAGap) {
   EXPECT_EQ(map.destination_end_offset(), 20);
 }
 
+TEST(OffsetMap, TranslatesBackForFailback) {
+  // Mirrored from source 100 to destination 40: records at 100..109, a marker
+  // at 110, 111..115; then a destination gap (copies left by a lost ack).
+  offset_map map(100, 40);
+  ASSERT_TRUE(plain(map, 100, 10, 40));
+  ASSERT_TRUE(map.record_gap(111));
+  ASSERT_TRUE(plain(map, 111, 5, 50));
+  ASSERT_TRUE(plain(map, 116, 2, 57));              // 55, 56 hold copies
+  EXPECT_EQ(map.translate_back(39), std::nullopt);  // before the map
+  EXPECT_EQ(map.translate_back(40), 100);
+  EXPECT_EQ(map.translate_back(49), 109);
+  EXPECT_EQ(map.translate_back(50), 111);  // the marker has no destination offset
+  EXPECT_EQ(map.translate_back(54), 115);
+  EXPECT_EQ(map.translate_back(55), 116);  // in the destination gap: the next record
+  EXPECT_EQ(map.translate_back(57), 116);
+  EXPECT_EQ(map.translate_back(58), 117);
+  EXPECT_EQ(map.translate_back(59), 118);           // the end: everything mirrored was read
+  EXPECT_EQ(map.translate_back(60), std::nullopt);  // records from elsewhere
+  // Round trip: every destination offset a consumer can hold maps back to a
+  // source offset that translates forward to it (or past a destination gap).
+  for (int64_t d = 40; d <= 59; ++d) {
+    const auto back = map.translate_back(d);
+    ASSERT_TRUE(back.has_value()) << d;
+    EXPECT_GE(map.translate(*back), d) << d;
+  }
+  offset_map empty(7, 3);
+  EXPECT_EQ(empty.translate_back(3), 7);
+  EXPECT_EQ(empty.translate_back(2), std::nullopt);
+}
+
 TEST(OffsetMap, AbortedTransactionIsAGap) {
   offset_map map(0, 0);
   ASSERT_TRUE(plain(map, 0, 5, 0));
