@@ -110,7 +110,8 @@ asio::awaitable<switch_outcome> mirror_lifecycle::reverse_one(const std::string&
   if (record == nullptr) co_return unknown_topic(topic);
   const auto current = record->phase;
   // Already reversed: this direction runs again as the newer generation.
-  if (!is_final(current) && record->generation > 0 && !record->history.empty() &&
+  if ((current == mirror_phase::active || current == mirror_phase::paused) &&
+      record->generation > 0 && !record->history.empty() &&
       record->history.back().action == "reverse")
     co_return switch_outcome{};
   if (!is_final(current)) {
