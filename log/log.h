@@ -14,8 +14,6 @@
 
 namespace klink::log {
 
-
-
 // One key/value pair of an event. It borrows its key and string value, so
 // build fields inside the logging call, e.g.
 //   log::info("partition caught up", {{"topic", topic}, {"partition", p}, {"lag", 0}});

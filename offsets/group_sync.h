@@ -18,8 +18,8 @@
 #include "kafka/asio.h"
 #include "kafka/client/groups.h"
 #include "kafka/cluster.h"
-#include "offsets/group_filter.h"
 #include "kafka/error.h"
+#include "offsets/group_filter.h"
 
 namespace klink::offsets {
 
