@@ -77,7 +77,9 @@ class link {
   std::pair<link*, std::string> holder(const std::string& topic);
   // The operator's actions on `topics`, each sent to the link that runs its
   // current direction (link_reverse.cpp); answers are keyed by this link's names.
-  bool pause_mirror(const std::string& topic);
+  // Pause is exact: answered (true) once every batch sent before it is
+  // answered; false when some are not by `timeout` (it stays paused).
+  asio::awaitable<bool> pause_mirror(const std::string& topic, std::chrono::milliseconds timeout);
   bool resume_mirror(const std::string& topic);
   asio::awaitable<switch_outcomes> switch_mirrors(std::string_view action,
                                                   const std::vector<std::string>& topics,

@@ -59,9 +59,11 @@ std::optional<int64_t> link::translate_for_sync(const std::string& topic, int32_
   return other->parts_->book.translate_back(ctx_->mirror_name(topic), partition, source_offset);
 }
 
-bool link::pause_mirror(const std::string& topic) {
+asio::awaitable<bool> link::pause_mirror(const std::string& topic,
+                                         std::chrono::milliseconds timeout) {
   auto [l, name] = holder(topic);
-  return l->lifecycle().pause(name);
+  l->lifecycle().pause(name);
+  co_return co_await l->ctx_->engine.settle_paused(name, timeout);
 }
 
 bool link::resume_mirror(const std::string& topic) {

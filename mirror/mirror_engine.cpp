@@ -92,10 +92,25 @@ std::vector<partition_mirror*> mirror_engine::partitions_of(const std::string& s
 
 bool mirror_engine::set_paused(const std::string& source_topic, bool paused) {
   const auto partitions = partitions_of(source_topic);
-  for (auto* p : partitions)
+  for (auto* p : partitions) {
     p->paused = paused;
+    if (paused && p->state == partition_state::active) drop_unsent(*p);
+  }
   wake_fetcher();
   return !partitions.empty();
+}
+
+asio::awaitable<bool> mirror_engine::settle_paused(const std::string& source_topic,
+                                                   std::chrono::milliseconds deadline) {
+  const auto until = clock::now() + deadline;
+  auto sending = [&] {
+    return std::ranges::any_of(partitions_of(source_topic), [](const partition_mirror* p) {
+      return p->paused && p->state == partition_state::active && !p->in_flight.empty();
+    });
+  };
+  while (sending() && clock::now() < until)
+    co_await sleep_for(std::chrono::milliseconds(10));
+  co_return !sending();
 }
 
 void mirror_engine::hold_at(const std::string& source_topic, int32_t partition,

@@ -94,9 +94,15 @@ class mirror_engine {
   // deadline passes (false). Stops the engine either way.
   asio::awaitable<bool> drain(std::chrono::milliseconds deadline);
 
-  // Pausing stops fetching for the topic's partitions; batches already
-  // fetched are still delivered. Returns false if the engine has no such topic.
+  // Pausing stops the topic's partitions exactly: nothing more is fetched,
+  // batches fetched but not sent are dropped (fetched again on resume), and a
+  // Fetch answering later brings nothing in; batches already sent still get
+  // their answers. Returns false if the engine has no such topic.
   bool set_paused(const std::string& source_topic, bool paused);
+  // Waits until every batch of the paused topic sent before the pause is
+  // answered (true), or the deadline passes (false).
+  asio::awaitable<bool> settle_paused(const std::string& source_topic,
+                                      std::chrono::milliseconds deadline);
 
   // For a promotion: fetch nothing at or past `source_offset` on this
   // partition (-1 lifts the hold).

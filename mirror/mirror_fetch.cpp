@@ -264,7 +264,8 @@ asio::awaitable<void> mirror_engine::take_fetched(fetch_round& round,
       p->source_last_stable_offset = data.last_stable_offset;
       p->source_log_start_offset = data.log_start_offset;
       follow_read_replica(round, *p, data);
-      if (p->stopping || !data.records || data.records->empty()) continue;
+      // Paused while this Fetch was out: what it brought is fetched again on resume.
+      if (p->stopping || p->paused || !data.records || data.records->empty()) continue;
       // Held at a promotion's cut by an earlier response: drop what this
       // one brought, so nothing past the cut reaches the destination.
       if (p->stop_at >= 0 && p->fetch_offset >= p->stop_at) continue;
@@ -350,7 +351,7 @@ asio::awaitable<void> mirror_engine::queue_fetched(const fetch_round& round, par
     co_await asio::post(rebuild_pool_, use_awaitable);
     rebuild_marked_batches(out);
     co_await asio::post(executor_, use_awaitable);
-    if (p.state != partition_state::active || p.stopping) co_return;
+    if (p.state != partition_state::active || p.stopping || p.paused) co_return;
   }
   for (auto& b : out.batches) {
     if (b.rebuilt) b.owner = hold(std::move(b.owner));

@@ -298,23 +298,37 @@ http_reply admin_api::one_mirror(linker::link& link, const std::string& topic) {
   return json_reply(200, mirror_json(*m));
 }
 
-std::pair<unsigned, json> admin_api::apply(linker::link& link, const std::string& topic,
-                                           const std::string& action) {
+asio::awaitable<std::pair<unsigned, json>> admin_api::apply(linker::link& link,
+                                                            const std::string& topic,
+                                                            const std::string& action,
+                                                            int64_t timeout_ms) {
   const auto before = link.mirror(topic);
-  if (!before) return {404, unknown_topic(link, topic)};
+  if (!before) co_return std::pair<unsigned, json>{404, unknown_topic(link, topic)};
   const auto state = before->state;
   if (state != "ACTIVE" && state != "PAUSED" && state != "SOURCE_UNAVAILABLE") {
-    return {409,
-            {{"error_code", "CONFLICT"},
-             {"message", "mirror " + topic + " is " + std::string(state) +
-                             "; pause and resume apply to running mirrors only"}}};
+    co_return std::pair<unsigned, json>{
+        409,
+        {{"error_code", "CONFLICT"},
+         {"message", "mirror " + topic + " is " + std::string(state) +
+                         "; pause and resume apply to running mirrors only"}}};
   }
-  if (action == "pause") {
-    link.pause_mirror(topic);
-  } else {
+  if (action == "resume") {
     link.resume_mirror(topic);
+    co_return std::pair<unsigned, json>{200, mirror_json(*link.mirror(topic))};
   }
-  return {200, mirror_json(*link.mirror(topic))};
+  // Exact: nothing is written into the mirror after this answer.
+  if (!co_await link.pause_mirror(topic, std::chrono::milliseconds(timeout_ms))) {
+    co_return std::pair<unsigned, json>{
+        503,
+        {{"error_code", "PAUSE_NOT_SETTLED"},
+         {"message", "mirror " + topic +
+                         " is paused, but batches sent before the pause are still unanswered "
+                         "after " +
+                         std::to_string(timeout_ms) +
+                         " ms (is the destination reachable?); they may still land: call again "
+                         "to wait for them"}}};
+  }
+  co_return std::pair<unsigned, json>{200, mirror_json(*link.mirror(topic))};
 }
 
 asio::awaitable<std::map<std::string, std::pair<unsigned, json>>> admin_api::switch_topics(
@@ -369,7 +383,7 @@ asio::awaitable<http_reply> admin_api::mirror_action(linker::link& link, const s
   auto options = parse_action_body(body, action == "reverse");
   if (!options) co_return error_reply(400, "BAD_REQUEST", options.error());
   if (!switches(action)) {
-    auto [status, result] = apply(link, topic, action);
+    auto [status, result] = co_await apply(link, topic, action, options->timeout_ms);
     co_return json_reply(status, result);
   }
   const std::vector<std::string> topics{topic};
@@ -399,7 +413,7 @@ asio::awaitable<http_reply> admin_api::mirrors_action(linker::link& link, const 
         co_await switch_topics(link, action, topics, selection->timeout_ms, selection->reverse);
   } else {
     for (const auto& topic : topics)
-      answers[topic] = apply(link, topic, action);
+      answers[topic] = co_await apply(link, topic, action, selection->timeout_ms);
   }
   json results = json::array();
   for (const auto& topic : topics) {

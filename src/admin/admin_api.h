@@ -43,9 +43,13 @@ class admin_api {
   asio::awaitable<std::map<std::string, std::pair<unsigned, nlohmann::json>>> switch_topics(
       linker::link& link, const std::string& action, const std::vector<std::string>& topics,
       int64_t timeout_ms, const reverse_fields& reverse);
-  // The status a pause/resume of one topic answers, with its JSON.
-  std::pair<unsigned, nlohmann::json> apply(linker::link& link, const std::string& topic,
-                                            const std::string& action);
+  // The status a pause/resume of one topic answers, with its JSON. A pause
+  // is answered once every batch sent before it is answered (503 at the
+  // timeout: the mirror stays paused).
+  asio::awaitable<std::pair<unsigned, nlohmann::json>> apply(linker::link& link,
+                                                             const std::string& topic,
+                                                             const std::string& action,
+                                                             int64_t timeout_ms);
   linker::link* find_link(const std::string& name) const;
 
   const std::vector<std::unique_ptr<linker::link>>& links_;
