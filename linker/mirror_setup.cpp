@@ -153,8 +153,7 @@ asio::awaitable<result<void>> topic_follower::start_mirror(const std::string& to
                                     "source partition count changed while setting up; retrying"));
   std::vector<int32_t> all(static_cast<std::size_t>(partitions));
   std::iota(all.begin(), all.end(), 0);
-  if (auto started = co_await ctx_.book->start_partitions(topic, all, *starts, fresh, false);
-      !started)
+  if (auto started = co_await ctx_.book->start_partitions(topic, all, *starts, fresh); !started)
     co_return started;
   if (ctx_.lifecycle->phase(topic) == mirror_phase::paused) {
     log::info("mirror stays paused, as it was when klink stopped",

@@ -72,7 +72,7 @@ bool offset_book::checkpointed(const std::string& topic) const {
 
 asio::awaitable<result<void>> offset_book::start_partitions(
     const std::string& topic, const std::vector<int32_t>& partitions,
-    const std::vector<int64_t>& fresh_starts, bool fresh, bool continue_producer) {
+    const std::vector<int64_t>& fresh_starts, bool fresh) {
   const int32_t needed = partitions.empty() ? 0 : std::ranges::max(partitions) + 1;
   const std::string mirror = ctx_.mirror_name(topic);
   const std::vector<std::string> just_mirror{mirror};
@@ -105,8 +105,9 @@ asio::awaitable<result<void>> offset_book::start_partitions(
     auto map = co_await resume_map(ctx_.source, topic, p, checkpoint, fresh_starts[i],
                                    (*destination_ends)[i]);
     if (!map) co_return std::unexpected(std::move(map.error()).at(topic, p));
-    // Scale-out: continue the producer that wrote the partition's last
-    // batch, so that the destination refuses whoever else still writes as it.
+    // Continue the producer that wrote the partition's last batch, so that
+    // the destination drops or refuses whatever a predecessor still has in
+    // flight (a crashed run's requests may land after this run read the end).
     std::optional<mirror::producer_identity> producer;
     // A partition this engine ran before (its mirror was reversed away and
     // back in this process) continues its producer, then makes way.
@@ -116,8 +117,7 @@ asio::awaitable<result<void>> offset_book::start_partitions(
       ctx_.engine.remove_partitions({{topic, p}});
       break;
     }
-    if (continue_producer && !producer &&
-        !at_generation_start(ctx_, topic, p, (*destination_ends)[i])) {
+    if (!producer && !at_generation_start(ctx_, topic, p, (*destination_ends)[i])) {
       auto last = co_await last_batch_producer(ctx_.destination, mirror, p, (*destination_ends)[i]);
       if (!last) co_return std::unexpected(std::move(last.error()));
       producer = *last;

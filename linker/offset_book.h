@@ -42,13 +42,15 @@ class offset_book {
   // Starts `partitions` of `topic` in the engine: each from its checkpoint
   // (advanced over the destination's tail), or from `fresh_starts[p]` when it
   // has none or `fresh` says its checkpoints belong to another mirror topic.
-  // The starting maps are written before anything is sent. With
-  // `continue_producer` (scale-out) each partition continues the producer of
-  // its last batch on the destination.
+  // The starting maps are written before anything is sent. Each partition
+  // continues the idempotent producer of its last batch on the destination:
+  // a predecessor's writes still in flight (a crashed process, a deposed
+  // scale-out instance) then land as duplicates the broker drops, or are
+  // refused, never as a second copy.
   asio::awaitable<result<void>> start_partitions(const std::string& topic,
                                                  const std::vector<int32_t>& partitions,
                                                  const std::vector<int64_t>& fresh_starts,
-                                                 bool fresh, bool continue_producer);
+                                                 bool fresh);
 
   // Failback: `topic`'s partitions start a new generation of its mirror at
   // starts[p] = (source offset, destination offset): those checkpoints are

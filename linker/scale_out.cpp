@@ -248,8 +248,7 @@ asio::awaitable<result<void>> scale_out_coordinator::start_here(
     co_return std::unexpected(std::move(loaded.error()).within("cannot read checkpoints"));
   auto starts = co_await ctx_.follower->start_offsets(topic, ctx_.follower->listed_at_start(topic));
   if (!starts) co_return std::unexpected(std::move(starts.error()).within("source offsets"));
-  if (auto started = co_await ctx_.book->start_partitions(topic, missing, *starts, false, true);
-      !started)
+  if (auto started = co_await ctx_.book->start_partitions(topic, missing, *starts, false); !started)
     co_return started;
   for (const int32_t p : missing)
     running_.insert({topic, p});

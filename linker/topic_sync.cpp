@@ -149,8 +149,7 @@ asio::awaitable<result<void>> topic_follower::add_partitions(const std::string& 
         error(errc::partition_count_changed, {}, "source partition count changed"));
   std::vector<int32_t> added(static_cast<std::size_t>(now - have));
   std::iota(added.begin(), added.end(), have);
-  if (auto started = co_await ctx_.book->start_partitions(topic, added, *starts, false, false);
-      !started)
+  if (auto started = co_await ctx_.book->start_partitions(topic, added, *starts, false); !started)
     co_return started;
   // New partitions follow the topic's pause.
   if (ctx_.lifecycle->phase(topic) == mirror_phase::paused) ctx_.engine.set_paused(topic, true);

@@ -83,7 +83,8 @@ def topic_name(request) -> str:
 def klink_bin() -> Path:
     path = Path(os.environ.get("KLINK_BIN", REPO_ROOT / "build" / "klink"))
     if not os.access(path, os.X_OK):
-        pytest.skip(f"klink binary not found at {path} (build it or set KLINK_BIN)")
+        # A failure, not a skip: a run without klink proves nothing.
+        pytest.fail(f"klink binary not found at {path} (build it with scripts/build or set KLINK_BIN)")
     return path
 
 

@@ -77,8 +77,10 @@ def test_repeated_sigkill_loses_and_duplicates_nothing(source_cluster, dest_clus
     try:
         for kill in range(12):
             # Let it copy for a random while, then crash it: mid-fetch,
-            # mid-produce, mid-checkpoint, wherever it happens to be.
-            wait_until(lambda: "mirroring topic" in klink.stderr(), 60, "klink to start mirroring")
+            # mid-produce, mid-checkpoint, wherever it happens to be. The log
+            # file is appended to across restarts: wait for this run's line.
+            wait_until(lambda: klink.stderr().count("mirroring topic") > kill, 60,
+                       "this run of klink to start mirroring")
             time.sleep(rng.uniform(0.3, 2.5))
             assert klink.stop(signal.SIGKILL) == -signal.SIGKILL
             klink.start()

@@ -202,8 +202,7 @@ def test_promote_all_then_unknown_topic_then_force(klink_process, source_cluster
 
     # (e) --force fails over link F's topic at once. Paused first, with records produced
     # after the pause, so that the fail-over leaves exactly those behind.
-    post(f"{base}/v1/links/F/mirrors/{t3}:pause")
-    time.sleep(0.5)  # lets a Fetch already waiting on the broker (fetch_max_wait_ms=100) come back empty
+    post(f"{base}/v1/links/F/mirrors/{t3}:pause")  # exact: nothing is fetched after the answer
     produce(source_cluster.bootstrap, t3, 40, "abandoned")
     wait_until(lambda: get_json(f"{base}/v1/links/F/mirrors/{t3}")["lag_records"] == 40, 15,
                "klink seeing the 40 unmirrored records of the paused topic")
