@@ -95,9 +95,9 @@ asio::awaitable<switch_outcomes> mirror_lifecycle::reverse(const std::vector<std
   }
   // Each reversed mirror is answered once the opposite link runs it.
   const auto deadline = clock::now() + timeout;
-  link& other = ctx_.opposite();
   for (const auto& [topic, outcome] : out) {
     if (outcome.status != switch_status::switched) continue;
+    link& other = ctx_.opposite();  // made only when something was reversed
     while (!other.mirror(ctx_.mirror_name(topic)) && clock::now() < deadline && !ctx_.stopping)
       co_await sleep_for(poll_interval);
   }
