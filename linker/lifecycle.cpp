@@ -28,22 +28,8 @@ mirror_lifecycle::mirror_lifecycle(link_context& context)
 
 mirror_lifecycle::~mirror_lifecycle() = default;
 
-asio::awaitable<result<void>> mirror_lifecycle::load() {
-  co_return co_await read_records(false);
-}
-
-asio::awaitable<result<void>> mirror_lifecycle::load_if_present() {
-  co_return co_await read_records(true);
-}
-
-asio::awaitable<result<void>> mirror_lifecycle::read_records(bool if_present) {
-  // (g++ 12 miscompiles co_await on a conditional expression: two statements.)
-  result<void> loaded;
-  if (if_present) {
-    loaded = co_await states_->load_if_present();
-  } else {
-    loaded = co_await states_->load();
-  }
+asio::awaitable<result<void>> mirror_lifecycle::load(bool create) {
+  auto loaded = co_await states_->load(create);
   if (!loaded) co_return loaded;
   const std::string prefix = ctx_.name() + "/";
   for (const auto& [key, value] : states_->entries()) {

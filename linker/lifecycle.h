@@ -75,10 +75,9 @@ class mirror_lifecycle {
 
   // Reads every record of this link (creating the state topic if needed), so
   // that a mirror promoted by an earlier run is known before discovery.
-  asio::awaitable<result<void>> load();
-  // The same for a reverse link before anything was reversed: nothing is
-  // created on a cluster klink only reads.
-  asio::awaitable<result<void>> load_if_present();
+  // `create`: false for a reverse link, which creates nothing on a cluster
+  // until a mirror is reversed (a missing state topic reads as empty).
+  asio::awaitable<result<void>> load(bool create = true);
   // Re-reads the state topic (scale-out): mirrors other instances paused,
   // resumed, promoted or failed over.
   asio::awaitable<void> refresh();
@@ -125,7 +124,6 @@ class mirror_lifecycle {
       const std::vector<std::pair<int64_t, int64_t>>& starts);
 
  private:
-  asio::awaitable<result<void>> read_records(bool if_present);
   void adopt(const std::string& topic, mirror_record record);
   asio::awaitable<void> paused_end_offsets_loop();
   // promote.cpp

@@ -174,24 +174,13 @@ asio::awaitable<bool> link::load_state() {
   // known before discovery could start copying into it.
   // A reverse link creates nothing on its destination (the forward link's
   // source) until a mirror is reversed.
-  const bool if_present = ctx_->options.reverse;
-  // (g++ 12 miscompiles co_await inside a conditional expression.)
+  const bool create = !ctx_->options.reverse;
   if (!lifecycle_loaded_) {
-    result<void> records;
-    if (if_present) {
-      records = co_await parts_->lifecycle.load_if_present();
-    } else {
-      records = co_await parts_->lifecycle.load();
-    }
+    const auto records = co_await parts_->lifecycle.load(create);
     lifecycle_loaded_ = loaded(records);
   }
   if (lifecycle_loaded_ && !checkpoints_loaded_) {
-    result<void> checkpoints;
-    if (if_present) {
-      checkpoints = co_await parts_->book.load_if_present();
-    } else {
-      checkpoints = co_await parts_->book.load();
-    }
+    const auto checkpoints = co_await parts_->book.load(create);
     checkpoints_loaded_ = loaded(checkpoints);
   }
   ctx_->state_loaded = lifecycle_loaded_ && checkpoints_loaded_;

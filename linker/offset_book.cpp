@@ -43,12 +43,8 @@ bool at_generation_start(const link_context& ctx, const std::string& topic, int3
 offset_book::offset_book(link_context& context)
     : ctx_(context), checkpoints_(context.destination, context.options.replication_factor) {}
 
-asio::awaitable<result<void>> offset_book::load() {
-  co_return co_await checkpoints_.load();
-}
-
-asio::awaitable<result<void>> offset_book::load_if_present() {
-  co_return co_await checkpoints_.load_if_present();
+asio::awaitable<result<void>> offset_book::load(bool create) {
+  co_return co_await checkpoints_.load(create);
 }
 
 asio::awaitable<result<void>> offset_book::begin(

@@ -31,10 +31,8 @@ class offset_book {
 
   // Reads every checkpoint in __klink_offsets (creating the topic if needed);
   // again at a scale-out take-over, for the previous owner's last ones.
-  asio::awaitable<result<void>> load();
-  // The same for a reverse link before anything was reversed: a missing
-  // topic reads as empty and is not created on a cluster klink only reads.
-  asio::awaitable<result<void>> load_if_present();
+  // `create`: false for a reverse link (see mirror_lifecycle::load).
+  asio::awaitable<result<void>> load(bool create = true);
   // Whether the mirror of `topic` was checkpointed before (a record of it
   // exists even if its state record is missing).
   bool checkpointed(const std::string& topic) const;

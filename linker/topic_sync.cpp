@@ -33,7 +33,7 @@ std::string changes_text(
 
 asio::awaitable<std::set<std::string>> topic_follower::recorded_source_mirrors() {
   std::set<std::string> out;
-  auto loaded = co_await source_states_->load_if_present();
+  auto loaded = co_await source_states_->load(false);
   if (!loaded) {
     // Prefixes still keep bidirectional links apart; this is the second line.
     log::debug("cannot read klink's state on the source; mirrors there are known by prefix only",

@@ -107,12 +107,11 @@ asio::awaitable<result<void>> checkpoint_store::ensure_topic() {
       error(errc::no_leader, "Metadata", "no leader yet").on(destination_.role()).at(topic_, 0));
 }
 
-asio::awaitable<result<void>> checkpoint_store::load() {
-  if (auto ready = co_await ensure_topic(); !ready) co_return ready;
-  co_return co_await read_all();
-}
-
-asio::awaitable<result<void>> checkpoint_store::load_if_present() {
+asio::awaitable<result<void>> checkpoint_store::load(bool create) {
+  if (create) {
+    if (auto ready = co_await ensure_topic(); !ready) co_return ready;
+    co_return co_await read_all();
+  }
   const std::vector<std::string> topics{topic_};
   auto refreshed = co_await destination_.refresh_metadata(topics);
   if (!refreshed) co_return std::unexpected(std::move(refreshed.error()));

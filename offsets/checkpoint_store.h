@@ -32,11 +32,10 @@ class checkpoint_store {
 
   const std::string& topic() const { return topic_; }
 
-  // Creates the topic when it is missing, then reads every checkpoint in it.
-  asio::awaitable<result<void>> load();
-  // Reads the topic when it exists; a missing one reads as empty and is not
-  // created (for a cluster klink only reads from, such as a link's source).
-  asio::awaitable<result<void>> load_if_present();
+  // Reads every checkpoint in the topic. `create`: creates it when it is
+  // missing; false: a missing topic reads as empty and is not created (for a
+  // cluster klink only reads from, such as a link's source).
+  asio::awaitable<result<void>> load(bool create = true);
 
   // The last checkpoint written under `key`, if any.
   const std::string* find(const std::string& key) const;

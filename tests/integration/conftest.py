@@ -46,7 +46,7 @@ def free_port() -> int:
 # Clusters
 
 
-def _start_cluster(name: str, port: int) -> KafkaCluster:
+def start_cluster(name: str, port: int) -> KafkaCluster:
     # The port is part of the folder so that two pytest runs on different
     # ports never wipe each other's brokers.
     cluster = KafkaCluster(name, brokers=1, base_port=port, version=KAFKA_VERSION,
@@ -57,14 +57,14 @@ def _start_cluster(name: str, port: int) -> KafkaCluster:
 
 @pytest.fixture(scope="session")
 def source_cluster():
-    cluster = _start_cluster("pytest-source", int(os.environ.get("KLINK_TEST_SOURCE_PORT", "19192")))
+    cluster = start_cluster("pytest-source", int(os.environ.get("KLINK_TEST_SOURCE_PORT", "19192")))
     yield cluster
     cluster.stop()
 
 
 @pytest.fixture(scope="session")
 def dest_cluster():
-    cluster = _start_cluster("pytest-dest", int(os.environ.get("KLINK_TEST_DEST_PORT", "29192")))
+    cluster = start_cluster("pytest-dest", int(os.environ.get("KLINK_TEST_DEST_PORT", "29192")))
     yield cluster
     cluster.stop()
 

@@ -399,6 +399,17 @@ def end_offsets(bootstrap: str, topic: str, partitions: list[int] | None = None,
 # Consumer groups
 
 
+def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commits offsets for `group` as an admin would (no member, no generation)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
+    finally:
+        c.close()
+
+
 def committed_offsets(bootstrap: str, topic: str, group: str, partitions: int) -> dict[int, int]:
     """The group's committed offset per partition (-1001 when none), read without joining it."""
     from confluent_kafka import Consumer, TopicPartition

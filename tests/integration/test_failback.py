@@ -14,9 +14,8 @@ import time
 import pytest
 
 from admin_client import assert_error, http, mirror_url, sample, scrape, wait_caught_up
-from conftest import RUN_DIR
-from harness.kafka import KafkaCluster
-from kafka_checks import (committed_offsets, compare_partitions, consume_all, end_offsets, partition_count,
+from conftest import start_cluster
+from kafka_checks import (commit, committed_offsets, compare_partitions, consume_all, end_offsets, partition_count,
                           produce_mixed, unique_topic, wait_until)
 
 PARTITIONS = 3
@@ -87,29 +86,34 @@ def batch(proc, action: str, topics: list[str]) -> dict[str, dict]:
 
 
 def compacted_topic(cluster, topic: str) -> None:
-    """A compacted one-partition topic whose log has compaction holes: many updates per key,
-    then the broker's cleaner removes the old ones. Later writes use new keys (unique_writes),
-    so that neither side's cleaner finds more to remove while the test compares them."""
+    """A compacted one-partition topic whose log has compaction holes: many updates per key in
+    one segment, then records with new keys until the broker rolls it (segment.ms), so that
+    the cleaner compacts it in full. Later writes use new keys too (unique_writes), so that
+    neither side's cleaner finds more to remove while the test compares them."""
     from confluent_kafka import Producer
 
     cluster.create_topic(topic, partitions=1, configs={
         "cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
         "min.compaction.lag.ms": "0", "delete.retention.ms": "86400000"})
-    produced = 0
-    for r in range(6):
-        producer = Producer({"bootstrap.servers": cluster.bootstrap, "linger.ms": 5, "compression.codec": "lz4"})
-        for k in range(20):
-            for u in range(4):
-                producer.produce(topic, key=f"key-{k}".encode(), value=f"r{r}-u{u}".encode(), partition=0)
-                produced += 1
-        assert producer.flush(30) == 0
-        time.sleep(0.15)  # pacing: segment.ms passes, the next round starts a new segment
-    # One record more in a segment of its own makes the last round's segment cleanable too;
-    # compacted in full, every key is there once (and nothing is left for any cleaner).
-    unique_writes(cluster.bootstrap, topic, "sentinel", n=1)
-    wait_until(lambda: len(consume_all(cluster.bootstrap, topic)[0]) == 21, 90,
+    keys, updates = 20, 24
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "linger.ms": 5, "compression.codec": "lz4"})
+    for k in range(keys):
+        for u in range(updates):
+            producer.produce(topic, key=f"key-{k}".encode(), value=f"u{u}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    folder = cluster.partition_dir(topic, 0)
+    sentinels = 0
+
+    def rolled():
+        nonlocal sentinels
+        unique_writes(cluster.bootstrap, topic, f"sentinel{sentinels}", n=1)
+        sentinels += 1
+        return len(list(folder.glob("*.log"))) >= 2
+
+    wait_until(rolled, 30, f"the broker to roll {topic}'s first segment", interval=0.05)
+    # Compacted in full: every key once, and every record with a key of its own.
+    wait_until(lambda: len(consume_all(cluster.bootstrap, topic)[0]) == keys + sentinels, 90,
                f"the log cleaner to compact {topic} in full", interval=1)
-    assert produced > 21
 
 
 def unique_writes(bootstrap: str, topic: str, tag: str, n: int = 30) -> None:
@@ -133,16 +137,6 @@ def wait_equal(a: str, b: str, topic: str, timeout: float = 60.0) -> None:
 
     wait_until(equal, timeout, f"{topic} equal on both clusters", interval=1.0)
     compare_partitions(consume_all(a, topic), consume_all(b, topic))
-
-
-def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        c.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
-    finally:
-        c.close()
 
 
 def values_from(records: dict, offsets: dict[int, int]) -> dict[int, list]:
@@ -295,9 +289,7 @@ def test_reverse_survives_restarts_kill_and_reload(klink_process, source_cluster
 @pytest.fixture(scope="module")
 def own_source():
     """A source this module may stop and start."""
-    cluster = KafkaCluster("pytest-failback-source", brokers=1, base_port=OWN_SOURCE_PORT,
-                           workdir=RUN_DIR / f"pytest-failback-source-{OWN_SOURCE_PORT}")
-    cluster.start()
+    cluster = start_cluster("pytest-failback-source", OWN_SOURCE_PORT)
     yield cluster
     cluster.stop()
 

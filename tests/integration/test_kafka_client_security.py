@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from harness.certs import generate_certs  # noqa: E402
 from harness.kafka import KafkaCluster, SecureListener  # noqa: E402
+from kafka_checks import wait_until  # noqa: E402
 
 RUN_DIR = REPO_ROOT / ".klink-run"
 PORT = 26610
@@ -120,12 +121,9 @@ def assert_fails_after_swap(args, status, text, timeout: float = 15.0):
 def assert_ok_after_swap(args, timeout: float = 15.0):
     """Like assert_ok(probe(*args)), for the first connections after the good certificate is
     put back: the broker may still hand a new connection the certificate it had before."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got, out = probe(*args)
-        if got == OK or time.monotonic() > deadline:
-            return assert_ok((got, out))
-        time.sleep(0.5)
+    wait_until(lambda: probe(*args)[0] == OK, timeout, "a connection with the good certificate back",
+               interval=0.5)
+    assert_ok(probe(*args))
 
 
 # ----------------------------------------------------------------------------

@@ -12,9 +12,8 @@ import time
 import pytest
 
 from admin_client import assert_error, get_json, http, mirror_url, sample, scrape, wait_caught_up
-from conftest import RUN_DIR
-from harness.kafka import KafkaCluster
-from kafka_checks import (committed_offsets, compare_partitions, consume_all, end_offsets, unique_topic,
+from conftest import start_cluster
+from kafka_checks import (commit, committed_offsets, compare_partitions, consume_all, end_offsets, unique_topic,
                           wait_until)
 
 PARTITIONS = 3
@@ -41,17 +40,6 @@ def produce(bootstrap: str, topic: str, n: int, tag: str, partitions: int = PART
         if i % 1000 == 0:
             p.poll(0)
     assert p.flush(60) == 0
-
-
-def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
-    """Commits offsets for `group` as an admin would (no member, no generation)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        c.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
-    finally:
-        c.close()
 
 
 
@@ -230,9 +218,7 @@ def test_promote_timeout_keeps_mirroring_and_batch_calls(klink_process, source_c
 @pytest.fixture(scope="module")
 def own_source():
     """A source this module may stop."""
-    cluster = KafkaCluster("pytest-promote-source", brokers=1, base_port=OWN_SOURCE_PORT,
-                           workdir=RUN_DIR / f"pytest-promote-source-{OWN_SOURCE_PORT}")
-    cluster.start()
+    cluster = start_cluster("pytest-promote-source", OWN_SOURCE_PORT)
     yield cluster
     cluster.stop()
 
