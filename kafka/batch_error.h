@@ -11,6 +11,7 @@ struct batch_error {
     truncated,             // fewer bytes than a length field promised
     bad_magic,             // not a v2 RecordBatch (message sets v0/v1 are unsupported)
     bad_length,            // batchLength smaller than the v2 header or negative
+    bad_offsets,           // offsets no Kafka log holds: negative, overflowing, going back
     crc_mismatch,          // stored CRC-32C differs from the computed one
     corrupt_records,       // records section does not parse as DefaultRecord v2
     unsupported_codec,     // attributes name a codec klink does not know

@@ -1,5 +1,6 @@
 #include "kafka/record_batch.h"
 
+#include <cstdint>
 #include <string>
 
 #include "kafka/crc32c.h"
@@ -20,6 +21,8 @@ std::string_view to_string(batch_error_kind k) {
       return "bad_magic";
     case bad_length:
       return "bad_length";
+    case bad_offsets:
+      return "bad_offsets";
     case crc_mismatch:
       return "crc_mismatch";
     case corrupt_records:
@@ -44,6 +47,33 @@ batch_error bad_magic_error(std::int8_t magic) {
   return {batch_error::kind::bad_magic,
           "record batch magic " + std::to_string(magic) +
               " is not supported (only v2; message sets v0/v1 need a pre-0.11 producer)"};
+}
+
+// What every batch of a Kafka log satisfies, so that offset arithmetic on it
+// cannot overflow and a walk always moves forward: a base offset >= 0 and
+// after the previous batch's last offset, a last offset delta >= 0 with
+// lastOffset + 1 still an int64, and 0 <= records count <= lastOffsetDelta + 1
+// (fewer after compaction, never more).
+std::optional<batch_error> check_offsets(const record_batch_view& batch, std::int64_t previous_last,
+                                         std::size_t at) {
+  const std::int64_t base = batch.base_offset();
+  const std::int32_t delta = batch.last_offset_delta();
+  const std::int32_t count = batch.records_count();
+  std::string what;
+  if (base < 0 || delta < 0 || base > INT64_MAX - 1 - delta) {
+    what = "base offset " + std::to_string(base) + " and last offset delta " +
+           std::to_string(delta) + " are not a valid offset range";
+  } else if (base <= previous_last) {
+    what = "base offset " + std::to_string(base) +
+           " does not follow the previous batch's last offset " + std::to_string(previous_last);
+  } else if (count < 0 || static_cast<std::int64_t>(count) > std::int64_t{delta} + 1) {
+    what = "records count " + std::to_string(count) + " does not fit last offset delta " +
+           std::to_string(delta);
+  } else {
+    return std::nullopt;
+  }
+  return batch_error{batch_error::kind::bad_offsets,
+                     "record batch at byte " + std::to_string(at) + ": " + what};
 }
 
 }  // namespace
@@ -149,6 +179,11 @@ std::expected<std::optional<record_batch_view>, batch_error> batch_reader::next(
   }
   // remaining >= size >= header_size > magic: the magic was checked above.
   record_batch_view view(blob_.subspan(pos_, size));
+  if (auto bad = check_offsets(view, previous_last_, pos_)) {
+    error_ = std::move(bad);
+    return std::unexpected(*error_);
+  }
+  previous_last_ = view.last_offset();
   pos_ += size;
   return view;
 }

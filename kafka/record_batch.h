@@ -123,9 +123,14 @@ class record_batch_view {
 // next() yields each complete batch, then std::nullopt at the end of the blob
 // or at a trailing partial batch (brokers cut the last batch to fit max_bytes;
 // discarded_tail_bytes() tells how much was dropped). Errors: a batchLength
-// below the v2 header size (bad_length) and magic != 2 (bad_magic: message
-// sets v0/v1 are not supported). An error is final: next() keeps returning
-// it. CRCs are not checked here; call crc_valid() on the batches you keep.
+// below the v2 header size (bad_length), magic != 2 (bad_magic: message
+// sets v0/v1 are not supported), and offsets no Kafka log holds (bad_offsets:
+// a negative base offset or last offset delta, a last offset + 1 beyond
+// int64, a base offset not after the previous batch's last offset, a records
+// count outside 0 .. lastOffsetDelta + 1), so that the offsets of the batches
+// it returns can be added to and always move forward. An error is final:
+// next() keeps returning it. CRCs are not checked here; call crc_valid() on
+// the batches you keep.
 class batch_reader {
  public:
   explicit batch_reader(std::span<std::byte> blob) : blob_(blob) {}
@@ -140,6 +145,7 @@ class batch_reader {
   std::span<std::byte> blob_;
   std::size_t pos_ = 0;
   std::size_t tail_ = 0;
+  std::int64_t previous_last_ = -1;
   std::optional<batch_error> error_;
 };
 
