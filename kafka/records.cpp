@@ -323,6 +323,16 @@ std::expected<byte_vector, batch_error> rebuild_batch(const record_batch_view& s
   if (records.empty())
     return std::unexpected(
         batch_error{kind::invalid_argument, "an empty batch cannot be rebuilt for produce"});
+  // Compaction removes records but never reorders them: offset deltas that do
+  // not increase inside the batch's range place no record at a known offset.
+  std::int64_t previous_delta = -1;
+  for (const auto& r : records) {
+    if (r.offset_delta <= previous_delta || r.offset_delta > src.last_offset_delta())
+      return corrupt("record offset delta " + std::to_string(r.offset_delta) + " after " +
+                     std::to_string(previous_delta) + " in a batch of last offset delta " +
+                     std::to_string(src.last_offset_delta()));
+    previous_delta = r.offset_delta;
+  }
 
   const bool lat = src.has_log_append_time();
   const bool convert = lat && opt.log_append_time_to_create_time;
