@@ -137,7 +137,10 @@ asio::awaitable<result<void>> cluster::refresh_metadata(const std::vector<std::s
     }
   }
   auto reply = co_await send_any<api>(request);
-  if (!reply) co_return std::unexpected(reply.error());
+  if (!reply) {
+    if (refreshed_observer_) refreshed_observer_(&reply.error());
+    co_return std::unexpected(reply.error());
+  }
   const auto& body = reply->body;
 
   std::map<int32_t, broker_address> brokers;
@@ -179,6 +182,7 @@ asio::awaitable<result<void>> cluster::refresh_metadata(const std::vector<std::s
     }
     metadata_.topics[meta.name] = std::move(meta);
   }
+  if (refreshed_observer_) refreshed_observer_(nullptr);
   co_return result<void>{};
 }
 

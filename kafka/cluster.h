@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <expected>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,6 +53,13 @@ class cluster {
   // Refreshes metadata for `topics`, or for every topic when empty and `all` is set.
   asio::awaitable<result<void>> refresh_metadata(const std::vector<std::string>& topics,
                                                  bool all = false);
+  // Called at the end of every metadata refresh, whoever asked for it (the
+  // link's periodic one, the data path's after a failed Fetch or Produce),
+  // with its failure, or null when the cluster answered: whether the cluster
+  // is reachable, as soon as any part of klink finds out.
+  void on_metadata_refreshed(std::function<void(const klink::error*)> observer) {
+    refreshed_observer_ = std::move(observer);
+  }
 
   // An open connection to the broker with this node id.
   asio::awaitable<result<std::shared_ptr<connection>>> connection_to(int32_t node_id);
@@ -110,6 +118,7 @@ class cluster {
   std::map<int32_t, std::shared_ptr<connection>> connections_;
   std::size_t next_bootstrap_ = 0;
   bool closed_ = false;
+  std::function<void(const klink::error*)> refreshed_observer_;
 };
 
 }  // namespace klink::kafka

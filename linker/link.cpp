@@ -51,6 +51,15 @@ link::link(asio::any_io_executor executor, link_options options)
     rediscover_now_ = true;
     parts_->refresh_timer.cancel();
   };
+  // Reachability follows every metadata refresh of the link's clusters, not
+  // only the periodic one: after a Fetch or Produce failed, the data path's
+  // refresh tells within a request timeout that a cluster is cut off (and
+  // when it is back), instead of at the next topic refresh.
+  for (kafka::cluster* c : {&ctx.source, &ctx.destination}) {
+    c->on_metadata_refreshed([&ctx, &parts, c](const error* failure) {
+      if (!ctx.stopping) parts.health.note(*c, failure);
+    });
+  }
   ctx.engine.on_acknowledged(
       [&parts](const mirror::acknowledgement& ack) { parts.book.record(ack); });
   // Out of the engine's call chain: stopping the rest of the topic touches
@@ -155,8 +164,8 @@ asio::awaitable<bool> link::refresh_clusters() {
       for (const auto& topic : parts_->follower.mirrored())
         names.push_back(ctx.mirror_name(topic));
     }
+    // The cluster's observer notes the outcome in the link's health.
     auto refreshed = co_await c->refresh_metadata(names, c == &ctx.source);
-    parts_->health.note(*c, refreshed ? nullptr : &refreshed.error());
     ok = ok && refreshed.has_value();
   }
   co_return ok;
