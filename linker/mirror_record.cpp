@@ -1,9 +1,11 @@
 #include "linker/mirror_record.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <stdexcept>
 
 namespace klink::linker {
 
@@ -51,21 +53,38 @@ json result_fields(const switch_result& r) {
   }
   return out;
 }
+// nlohmann turns a JSON float into an integer with a cast, undefined beyond
+// the integer's range: integer fields must be JSON integers.
+int64_t integer(const json& v) {
+  if (!v.is_number_integer()) throw std::invalid_argument("not an integer: " + v.dump());
+  return v.get<int64_t>();
+}
+int64_t integer_or(const json& doc, const char* key, int64_t absent) {
+  return doc.contains(key) ? integer(doc.at(key)) : absent;
+}
+int32_t partition_of(const json& p) {
+  const int64_t partition = integer(p.at("partition"));
+  if (partition < 0 || partition > INT32_MAX)
+    throw std::invalid_argument("partition " + std::to_string(partition));
+  return static_cast<int32_t>(partition);
+}
+
 switch_result parse_result(const json& r) {
   switch_result result;
   result.action = r.at("action").get<std::string>();
-  result.completed_at_ms = r.at("completed_at_ms").get<int64_t>();
+  result.completed_at_ms = integer(r.at("completed_at_ms"));
   for (const auto& p : r.at("partitions")) {
-    result.partitions.push_back(
-        {p.at("partition").get<int32_t>(), p.at("source_end_offset").get<int64_t>(),
-         p.at("mirrored_source_offset").get<int64_t>(),
-         p.at("destination_end_offset").get<int64_t>(), p.at("abandoned_records").get<int64_t>()});
+    const int64_t abandoned = integer(p.at("abandoned_records"));
+    if (abandoned < 0) throw std::invalid_argument("negative abandoned_records");
+    result.partitions.push_back({partition_of(p), integer(p.at("source_end_offset")),
+                                 integer(p.at("mirrored_source_offset")),
+                                 integer(p.at("destination_end_offset")), abandoned});
   }
   if (r.contains("consumer_offsets")) {
     const json& c = r.at("consumer_offsets");
     result.consumer_offsets_synced = true;
-    result.consumer_groups_synced = c.at("groups_synced").get<int64_t>();
-    result.consumer_groups_failed = c.at("groups_failed").get<int64_t>();
+    result.consumer_groups_synced = integer(c.at("groups_synced"));
+    result.consumer_groups_failed = integer(c.at("groups_failed"));
     result.consumer_offset_errors = c.at("errors").get<std::vector<std::string>>();
   }
   return result;
@@ -97,9 +116,11 @@ std::optional<mirror_phase> parse_phase(std::string_view name) {
 }
 
 int64_t switch_result::abandoned_records() const {
+  // Each is >= 0; a sum beyond int64 (only a forged record has one) saturates.
   return std::accumulate(
-      partitions.begin(), partitions.end(), int64_t{0},
-      [](int64_t sum, const partition_final& p) { return sum + p.abandoned_records; });
+      partitions.begin(), partitions.end(), int64_t{0}, [](int64_t sum, const partition_final& p) {
+        return p.abandoned_records > INT64_MAX - sum ? INT64_MAX : sum + p.abandoned_records;
+      });
 }
 
 int64_t wall_clock_ms() {
@@ -143,7 +164,7 @@ result<mirror_record> parse_mirror_record(std::string_view text) {
   if (doc.is_discarded() || !doc.is_object())
     return std::unexpected(unreadable("not a JSON object"));
   try {
-    if (doc.at("version").get<int>() != 1)
+    if (integer(doc.at("version")) != 1)
       return std::unexpected(unreadable("unknown record version " + doc.at("version").dump()));
     mirror_record record;
     auto phase = parse_phase(doc.at("state").get<std::string>());
@@ -154,10 +175,11 @@ result<mirror_record> parse_mirror_record(std::string_view text) {
     record.mirror_topic = doc.value("mirror_topic", "");
     record.source_topic_id = doc.value("source_topic_id", "");
     record.source_cluster_id = doc.value("source_cluster_id", "");
-    record.held_by = doc.value("held_by", "");
-    record.held_until_ms = doc.value("held_until_ms", int64_t{0});
+    // serialize writes a hold (who, until when) only while it is one.
+    record.held_until_ms = std::max<int64_t>(integer_or(doc, "held_until_ms", 0), 0);
+    if (record.held_until_ms > 0) record.held_by = doc.value("held_by", "");
     if (doc.contains("result")) record.result = parse_result(doc.at("result"));
-    record.generation = doc.value("generation", int64_t{0});
+    record.generation = integer_or(doc, "generation", 0);
     if (record.generation < 0)
       return std::unexpected(unreadable("negative generation " + doc.at("generation").dump()));
     if (doc.contains("history")) {
@@ -167,13 +189,12 @@ result<mirror_record> parse_mirror_record(std::string_view text) {
     if (doc.contains("divergent_ranges")) {
       for (const auto& r : doc.at("divergent_ranges")) {
         record.divergent_ranges.push_back(
-            {r.at("partition").get<int32_t>(), r.at("start_offset").get<int64_t>(),
-             r.at("end_offset").get<int64_t>(), r.at("records").get<int64_t>(),
-             r.value("copied_to", ""), r.value("generation", int64_t{0})});
+            {partition_of(r), integer(r.at("start_offset")), integer(r.at("end_offset")),
+             integer(r.at("records")), r.value("copied_to", ""), integer_or(r, "generation", 0)});
       }
     }
     return record;
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // json::exception, or a field integer() refused
     return std::unexpected(unreadable(std::string("malformed mirror state record: ") + e.what()));
   }
 }
