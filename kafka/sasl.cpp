@@ -210,14 +210,12 @@ std::string scram_client::first_message() {
   return "n,," + client_first_bare_;
 }
 
-result<std::string> scram_client::final_message(std::string_view server_first) {
-  if (step_ != step::first_sent)
-    return std::unexpected(refusal("SCRAM: server-first out of order"));
-  step_ = step::failed;
+result<scram_server_first> parse_server_first(std::string_view message,
+                                              std::string_view client_nonce) {
   std::string_view nonce;
   std::string_view salt_text;
   std::string_view iterations_text;
-  for (const auto& [key, value] : attributes(server_first)) {
+  for (const auto& [key, value] : attributes(message)) {
     switch (key) {
       case 'm':
         return std::unexpected(refusal("SCRAM: the server requires an unsupported extension"));
@@ -238,7 +236,7 @@ result<std::string> scram_client::final_message(std::string_view server_first) {
     return std::unexpected(refusal("SCRAM: malformed server-first message"));
   }
   // The server's nonce extends ours: otherwise this is a replay or a mix-up.
-  if (nonce.size() <= client_nonce_.size() || !nonce.starts_with(client_nonce_)) {
+  if (nonce.size() <= client_nonce.size() || !nonce.starts_with(client_nonce)) {
     return std::unexpected(refusal("SCRAM: the server nonce does not extend the client nonce"));
   }
   int iterations = 0;
@@ -247,21 +245,44 @@ result<std::string> scram_client::final_message(std::string_view server_first) {
   if (ec != std::errc{} || end != iterations_text.data() + iterations_text.size()) {
     return std::unexpected(refusal("SCRAM: malformed iteration count"));
   }
-  if (iterations < min_iterations) {
+  if (iterations < scram_min_iterations) {
     return std::unexpected(refusal("SCRAM: the server asks for " + std::to_string(iterations) +
                                    " iterations, fewer than the minimum " +
-                                   std::to_string(min_iterations)));
+                                   std::to_string(scram_min_iterations)));
   }
   auto salt = base64_decode(salt_text);
   if (!salt || salt->empty()) return std::unexpected(refusal("SCRAM: malformed salt"));
+  return scram_server_first{std::string(nonce), std::move(*salt), iterations};
+}
+
+result<std::string> parse_server_final(std::string_view message) {
+  for (const auto& [key, value] : attributes(message)) {
+    if (key == 'e')
+      return std::unexpected(refusal("SCRAM: the server refused: " + std::string(value)));
+    if (key == 'v') {
+      auto signature = base64_decode(value);
+      if (!signature)
+        return std::unexpected(refusal("SCRAM: the server's signature is not base64"));
+      return std::move(*signature);
+    }
+  }
+  return std::unexpected(refusal("SCRAM: malformed server-final message"));
+}
+
+result<std::string> scram_client::final_message(std::string_view server_first) {
+  if (step_ != step::first_sent)
+    return std::unexpected(refusal("SCRAM: server-first out of order"));
+  step_ = step::failed;
+  auto first = parse_server_first(server_first, client_nonce_);
+  if (!first) return std::unexpected(std::move(first.error()));
 
   // PBKDF2 with Kafka's default 4096 iterations takes about a millisecond on
   // the io thread, once per connection: accepted rather than offloaded.
-  std::string salted = pbkdf2(hash_, password_, *salt, iterations);
+  std::string salted = pbkdf2(hash_, password_, first->salt, first->iterations);
   std::string client_key = scram_hmac(hash_, salted, "Client Key");
   const std::string stored_key = scram_digest(hash_, client_key);
   const std::string server_key = scram_hmac(hash_, salted, "Server Key");
-  const std::string without_proof = "c=biws,r=" + std::string(nonce);
+  const std::string without_proof = "c=biws,r=" + first->nonce;
   const std::string auth_message =
       client_first_bare_ + "," + std::string(server_first) + "," + without_proof;
   const std::string client_signature = scram_hmac(hash_, stored_key, auth_message);
@@ -280,22 +301,15 @@ result<void> scram_client::verify(std::string_view server_final) {
   if (step_ != step::final_sent)
     return std::unexpected(refusal("SCRAM: server-final out of order"));
   step_ = step::failed;
-  for (const auto& [key, value] : attributes(server_final)) {
-    if (key == 'e')
-      return std::unexpected(refusal("SCRAM: the server refused: " + std::string(value)));
-    if (key == 'v') {
-      auto signature = base64_decode(value);
-      if (!signature || signature->size() != expected_server_signature_.size() ||
-          CRYPTO_memcmp(signature->data(), expected_server_signature_.data(), signature->size()) !=
-              0) {
-        return std::unexpected(refusal(
-            "SCRAM: the server's signature is wrong (the broker does not know the password)"));
-      }
-      step_ = step::done;
-      return {};
-    }
+  auto signature = parse_server_final(server_final);
+  if (!signature) return std::unexpected(std::move(signature.error()));
+  if (signature->size() != expected_server_signature_.size() ||
+      CRYPTO_memcmp(signature->data(), expected_server_signature_.data(), signature->size()) != 0) {
+    return std::unexpected(
+        refusal("SCRAM: the server's signature is wrong (the broker does not know the password)"));
   }
-  return std::unexpected(refusal("SCRAM: malformed server-final message"));
+  step_ = step::done;
+  return {};
 }
 
 result<std::string> read_password(const sasl_options& options) {

@@ -27,6 +27,25 @@ result<std::string> base64_decode(std::string_view text);
 
 enum class scram_hash : uint8_t { sha_256, sha_512 };
 
+// Kafka refuses fewer iterations than this (ScramMechanism.minIterations);
+// so does klink, so that a fake server cannot make the proof cheap to attack.
+inline constexpr int scram_min_iterations = 4096;
+
+// What a server-first message ("r=<nonce>,s=<salt>,i=<iterations>") says,
+// checked: the nonce extends the client's, the salt is base64 and not empty,
+// the iteration count is at least scram_min_iterations.
+struct scram_server_first {
+  std::string nonce;
+  std::string salt;  // decoded
+  int iterations = 0;
+};
+result<scram_server_first> parse_server_first(std::string_view message,
+                                              std::string_view client_nonce);
+
+// The server's signature (decoded) in a server-final message "v=<signature>";
+// an "e=<error>" message is an error naming what the server said.
+result<std::string> parse_server_final(std::string_view message);
+
 // A printable nonce of 32 letters and digits from OpenSSL's RNG.
 std::string random_nonce();
 
@@ -52,9 +71,7 @@ class scram_client {
   // the broker knows the password too.
   result<void> verify(std::string_view server_final);
 
-  // Kafka refuses fewer iterations than this (ScramMechanism.minIterations);
-  // so does klink, so that a fake server cannot make the proof cheap to attack.
-  static constexpr int min_iterations = 4096;
+  static constexpr int min_iterations = scram_min_iterations;
 
  private:
   enum class step : uint8_t { initial, first_sent, final_sent, done, failed };
