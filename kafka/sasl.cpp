@@ -250,6 +250,11 @@ result<scram_server_first> parse_server_first(std::string_view message,
                                    " iterations, fewer than the minimum " +
                                    std::to_string(scram_min_iterations)));
   }
+  if (iterations > scram_max_iterations) {
+    return std::unexpected(refusal("SCRAM: the server asks for " + std::to_string(iterations) +
+                                   " iterations, more than Kafka's maximum " +
+                                   std::to_string(scram_max_iterations)));
+  }
   auto salt = base64_decode(salt_text);
   if (!salt || salt->empty()) return std::unexpected(refusal("SCRAM: malformed salt"));
   return scram_server_first{std::string(nonce), std::move(*salt), iterations};

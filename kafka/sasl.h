@@ -30,10 +30,14 @@ enum class scram_hash : uint8_t { sha_256, sha_512 };
 // Kafka refuses fewer iterations than this (ScramMechanism.minIterations);
 // so does klink, so that a fake server cannot make the proof cheap to attack.
 inline constexpr int scram_min_iterations = 4096;
+// Kafka stores no credential with more (ScramMechanism.maxIterations); klink
+// refuses more, because PBKDF2 runs on the daemon's one thread: a server
+// asking for 2^31 iterations would stall every link for hours.
+inline constexpr int scram_max_iterations = 16384;
 
 // What a server-first message ("r=<nonce>,s=<salt>,i=<iterations>") says,
 // checked: the nonce extends the client's, the salt is base64 and not empty,
-// the iteration count is at least scram_min_iterations.
+// the iteration count is within scram_min_iterations .. scram_max_iterations.
 struct scram_server_first {
   std::string nonce;
   std::string salt;  // decoded

@@ -121,6 +121,9 @@ TEST(kafka_sasl, scram_refuses_bad_server_first_messages) {
       {"r=otherSERVER" + salt, "nonce"},
       {"r=abc" + salt, "nonce"},  // not extended
       {"r=abcX,s=" + base64_encode("salt") + ",i=4095", "iterations"},
+      // PBKDF2 runs on the daemon's thread: 2^31 iterations would stall it for hours.
+      {"r=abcX,s=" + base64_encode("salt") + ",i=16385", "iterations"},
+      {"r=abcX,s=" + base64_encode("salt") + ",i=2147483647", "iterations"},
       {"r=abcX,s=" + base64_encode("salt") + ",i=many", "iteration"},
       {"r=abcX,s=!!!!,i=4096", "salt"},
       {"r=abcX,i=4096", "malformed"},
