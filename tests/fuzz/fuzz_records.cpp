@@ -70,7 +70,20 @@ void check_rebuild(const record_batch_view& batch, const decoded_records& origin
     check(!rebuilt.has_value(), "an empty batch is not rebuilt");
     return;
   }
-  // Recompressing may fail only for a reason the codec gives.
+  // Offsets that do not increase inside the batch are refused; otherwise
+  // only the codec may fail.
+  bool increasing = true;
+  int64_t previous = -1;
+  for (const auto& r : original.records) {
+    increasing =
+        increasing && r.offset_delta > previous && r.offset_delta <= batch.last_offset_delta();
+    previous = r.offset_delta;
+  }
+  if (!increasing) {
+    check(!rebuilt && rebuilt.error().kind == batch_error_kind::corrupt_records,
+          "a rebuild refuses offsets that do not increase");
+    return;
+  }
   if (!rebuilt) {
     check(rebuilt.error().kind == batch_error_kind::compression_failed,
           "rebuild fails only to compress");
@@ -135,7 +148,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(decoded->records.size() == static_cast<std::size_t>(batch.records_count()),
           "a batch decodes to its records count");
     check_reencode(decoded->records);
-    check_rebuild(batch, *decoded);
+    // Only what the mirror rebuilds: recompressing every batch would spend
+    // most of each run in the compressors' set-up.
+    if (batch.has_offset_holes() || batch.has_log_append_time()) check_rebuild(batch, *decoded);
   }
   check(reader.position() + reader.discarded_tail_bytes() <= blob.size(),
         "the walker stays inside the blob");
