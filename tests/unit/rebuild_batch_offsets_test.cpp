@@ -6,6 +6,7 @@
 // the map did not account for.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,8 +34,8 @@ byte_vector batch_with_deltas(const std::vector<std::int32_t>& deltas, std::int3
     r.value = as_bytes_view(value.data(), value.size());
     encode_record(plain, r);
   }
-  byte_vector b(batch_layout::header_size);
-  b.insert(b.end(), plain.begin(), plain.end());
+  byte_vector b(batch_layout::header_size + plain.size());
+  std::copy(plain.begin(), plain.end(), b.begin() + batch_layout::header_size);
   put_be(b, batch_layout::base_offset, 100, 8);
   put_be(b, batch_layout::length, b.size() - batch_layout::log_overhead, 4);
   put_be(b, batch_layout::magic, 2, 1);
