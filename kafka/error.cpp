@@ -1,5 +1,7 @@
 #include "kafka/error.h"
 
+#include <cctype>
+
 namespace klink {
 
 namespace {
@@ -48,6 +50,8 @@ std::string_view to_string(errc code) {
       return "unsupported";
     case errc::stopping:
       return "stopping";
+    case errc::source_records_deleted:
+      return "source records deleted";
   }
   return "unknown";
 }
@@ -75,6 +79,13 @@ std::string error::code_name() const {
   if (code.category() == kafka::kafka_category())
     return std::string(kafka::error_name(static_cast<kafka::error_code>(code.value())));
   return code.message();
+}
+
+std::string error::code_token() const {
+  std::string out = code_name();
+  for (auto& c : out)
+    c = c == ' ' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
 }
 
 std::string error::message() const {

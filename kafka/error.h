@@ -31,6 +31,7 @@ enum class errc : uint8_t {
   invalid_argument,         // a name or value the call cannot use
   unsupported,              // not possible here (no such feature on this link or broker)
   stopping,                 // the link is stopping
+  source_records_deleted,   // the source deleted records before they were copied
 };
 
 std::string_view to_string(errc code);
@@ -78,6 +79,9 @@ struct error {
   bool is(errc c) const { return code == make_error_code(c); }
   // Kafka's name for a broker's code ("NOT_LEADER_OR_FOLLOWER"), klink's for its own.
   std::string code_name() const;
+  // The code as one upper-case token, for APIs and alerts: a Kafka code's
+  // name ("MESSAGE_TOO_LARGE") or klink's ("SOURCE_RECORDS_DELETED").
+  std::string code_token() const;
 
   // The text for logs and HTTP answers:
   //   "<context>: <call> on the <cluster> for <topic>-<partition>: <CODE> (<detail>)"

@@ -80,6 +80,14 @@ mirror_status status_of(const link_context& ctx, lag_clock& clock, const std::st
     s.lag_seconds = stopped ? 0.0 : clock.lag_seconds(ctx.name(), *p, now);
     s.preferred_read_replica = p->preferred_read_replica;
     s.last_error = p->failure;
+    if (p->source_gap) {
+      s.source_gap_from = p->source_gap->from;
+      s.source_gap_to = p->source_gap->to;
+    }
+    s.records_skipped = p->counters.records_skipped;
+    // A stopped partition's reason says why the whole mirror does not move.
+    if (out.reason.empty() && p->failure && p->state != partition_state::active)
+      out.reason = "partition " + std::to_string(p->partition) + ": " + p->failure->message();
     s.records_produced = p->counters.records_produced;
     s.bytes_produced = p->counters.bytes_produced;
     s.batches_rebuilt = p->counters.batches_rebuilt;

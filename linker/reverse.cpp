@@ -285,7 +285,8 @@ asio::awaitable<result<void>> mirror_lifecycle::copy_divergent(reversal& run,
   copiers_.push_back(copier);
   for (const auto& r : run.divergent) {
     if (r.records == 0) continue;
-    copier->add_partition({run.topic, copy_to, r.partition, r.start_offset, 0, std::nullopt});
+    copier->add_partition(
+        {run.topic, copy_to, r.partition, r.start_offset, 0, std::nullopt, std::nullopt});
     copier->hold_at(run.topic, r.partition, r.end_offset);
   }
   copier->start();

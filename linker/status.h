@@ -32,6 +32,11 @@ struct partition_status {
   double lag_seconds = 0;
   int32_t preferred_read_replica = -1;
   std::optional<error> last_error;  // why the partition stopped
+  // Source offsets deleted before they were copied (the last such gap), and
+  // how many were skipped in this process (on_source_gap = skip).
+  int64_t source_gap_from = -1;  // [from, to); -1: none
+  int64_t source_gap_to = -1;
+  uint64_t records_skipped = 0;
   // Since the partition started in this process.
   uint64_t records_produced = 0;
   uint64_t bytes_produced = 0;

@@ -47,6 +47,10 @@ void mirror_engine::add_partition(const partition_start& start) {
     p->producer_epoch = start.producer->epoch;
     p->next_sequence = start.producer->next_sequence;
   }
+  if (start.failure) {
+    p->state = partition_state::failed;
+    p->failure = start.failure;
+  }
   by_source_[{p->source_topic, p->partition}] = p.get();
   by_mirror_[{p->mirror_topic, p->partition}] = p.get();
   partitions_.push_back(std::move(p));

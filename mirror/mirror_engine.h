@@ -39,6 +39,9 @@ struct partition_start {
       -1;  // where the first copied batch must land (-1: take it as it comes)
   // Absent: the engine's own producer id, sequences from 0.
   std::optional<producer_identity> producer;
+  // Set: the partition cannot start (its durable state is unreadable); it is
+  // listed as failed with this error and never fetched.
+  std::optional<klink::error> failure;
 };
 
 // One acknowledged batch: its source range and where it landed.
@@ -212,6 +215,11 @@ class mirror_engine {
   // fetch position to the first of them.
   void drop_unsent(partition_mirror& p);
   void fail_partition(partition_mirror& p, partition_state state, klink::error why);
+  // OFFSET_OUT_OF_RANGE without the log's bounds: asks the source for them,
+  // then treats a deleted start as source_records_deleted.
+  asio::awaitable<void> check_source_range(std::string topic, int32_t partition);
+  // The source's log starts past `p`'s fetch offset: fail or skip (on_source_gap).
+  void source_records_deleted(partition_mirror& p, int64_t log_start_offset);
   void request_metadata_refresh(kafka::cluster& cluster);
   // KIP-392: fetch `p` from `broker` (a replica the leader named) from now on.
   void use_read_replica(partition_mirror& p, int32_t broker);

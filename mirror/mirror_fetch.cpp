@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "kafka/client/list_offsets.h"
 #include "kafka/error_code.h"
 #include "kafka/messages/fetch.h"
 #include "log/log.h"
@@ -54,7 +55,7 @@ asio::awaitable<void> mirror_engine::fetch_scheduler() {
         options_.max_buffered_bytes / std::max<std::size_t>(1, partitions_.size()));
     for (auto& p : partitions_) {
       if (*held_bytes_ >= options_.max_buffered_bytes) break;
-      if (p->state != partition_state::active || p->fetching) continue;
+      if (p->state != partition_state::active || p->fetching || p->checking_range) continue;
       if (p->stop_after_queued || p->paused || p->stopping) continue;
       if (p->stop_at >= 0 && p->fetch_offset >= p->stop_at) continue;
       if (p->buffered_bytes >= partition_cap) continue;
@@ -290,16 +291,15 @@ bool mirror_engine::handle_fetch_error(const fetch_round& round, partition_mirro
     if (code != error_code::offset_out_of_range && code != error_code::offset_not_available)
       request_metadata_refresh(source_);
   } else if (code == error_code::offset_out_of_range) {
-    // Retention removed data klink had not copied yet (or the source was
-    // truncated). Continuing from the log start loses those records: say so.
+    // Retention or DeleteRecords removed data klink had not copied yet (or
+    // the source was truncated): a decision, on_source_gap.
     if (data.log_start_offset >= 0 && p.fetch_offset < data.log_start_offset) {
-      log::error("source records deleted before they were mirrored",
-                 {{"link", options_.link_name},
-                  {"topic", p.source_topic},
-                  {"partition", p.partition},
-                  {"from_offset", p.fetch_offset},
-                  {"to_offset", data.log_start_offset}});
-      p.fetch_offset = data.log_start_offset;
+      source_records_deleted(p, data.log_start_offset);
+    } else if (data.log_start_offset < 0) {
+      // Newer brokers answer OFFSET_OUT_OF_RANGE without the log's bounds:
+      // ask for them before deciding.
+      p.checking_range = true;
+      asio::co_spawn(executor_, check_source_range(p.source_topic, p.partition), asio::detached);
     } else {
       refused.detail = "fetch offset " + std::to_string(p.fetch_offset) +
                        " is out of range on the source (log start " +
@@ -314,6 +314,67 @@ bool mirror_engine::handle_fetch_error(const fetch_round& round, partition_mirro
     request_metadata_refresh(source_);
   }
   return true;
+}
+
+asio::awaitable<void> mirror_engine::check_source_range(std::string topic, int32_t partition) {
+  using kafka::client::isolation;
+  auto earliest = co_await kafka::client::list_offsets(
+      source_, topic, kafka::client::earliest_timestamp, isolation::read_uncommitted);
+  auto latest = co_await kafka::client::list_offsets(
+      source_, topic, kafka::client::latest_timestamp, isolation::read_uncommitted);
+  partition_mirror* p = find_by_source(topic, partition);
+  if (p == nullptr || !p->checking_range) co_return;
+  p->checking_range = false;
+  wake_fetcher();
+  const auto i = static_cast<std::size_t>(partition);
+  if (!earliest || !latest || earliest->size() <= i || latest->size() <= i) {
+    // Not known now: the next fetch asks again (and backs off if refused again).
+    request_metadata_refresh(source_);
+    co_return;
+  }
+  const int64_t log_start = (*earliest)[i];
+  const int64_t end = (*latest)[i];
+  if (p->state != partition_state::active) co_return;
+  if (p->fetch_offset < log_start) {
+    source_records_deleted(*p, log_start);
+  } else if (p->fetch_offset > end) {
+    fail_partition(
+        *p, partition_state::failed,
+        klink::error(error_code::offset_out_of_range, fetch_api::name,
+                     "fetch offset " + std::to_string(p->fetch_offset) +
+                         " is past the source's end " + std::to_string(end) + " (log start " +
+                         std::to_string(log_start) + "): the source partition was truncated")
+            .on(std::string(source_role))
+            .at(topic, partition));
+  }
+  // In range again (a leader change raced the fetch): fetching continues.
+}
+
+void mirror_engine::source_records_deleted(partition_mirror& p, int64_t log_start_offset) {
+  const int64_t from = p.fetch_offset;
+  p.source_gap = source_offset_range{from, log_start_offset};
+  if (!options_.skip_source_gaps) {
+    fail_partition(p, partition_state::failed,
+                   klink::error(errc::source_records_deleted, fetch_api::name,
+                                "source offsets " + std::to_string(from) + ".." +
+                                    std::to_string(log_start_offset - 1) +
+                                    " were deleted before they were mirrored; set "
+                                    "[links.mirror] on_source_gap = \"skip\" and reload to "
+                                    "continue after them")
+                       .on(std::string(source_role))
+                       .at(p.source_topic, p.partition));
+    return;
+  }
+  // The offset map records no destination offset for the gap: a consumer
+  // position inside it translates to the first record after it.
+  log::warn("source records deleted before they were mirrored: skipped (on_source_gap = skip)",
+            {{"link", options_.link_name},
+             {"topic", p.source_topic},
+             {"partition", p.partition},
+             {"from_offset", from},
+             {"to_offset", log_start_offset}});
+  p.counters.records_skipped += static_cast<uint64_t>(log_start_offset - from);
+  p.fetch_offset = log_start_offset;
 }
 
 void mirror_engine::follow_read_replica(const fetch_round& round, partition_mirror& p,

@@ -34,6 +34,10 @@ struct mirror_options {
   // means another instance wrote to the partition since: the partition stops
   // as `fenced` instead of retrying.
   bool fence_on_sequence_conflict = false;
+  // Source records deleted (retention, DeleteRecords) before they were
+  // copied: false stops the partition as failed (SOURCE_RECORDS_DELETED);
+  // true continues after the gap and counts the records skipped.
+  bool skip_source_gaps = false;
 };
 
 }  // namespace klink::mirror

@@ -42,6 +42,14 @@ struct partition_counters {
   uint64_t control_batches_dropped = 0;
   uint64_t aborted_batches_dropped = 0;
   uint64_t produce_retries = 0;
+  // Source offsets deleted before they were copied, skipped (on_source_gap = skip).
+  uint64_t records_skipped = 0;
+};
+
+// Source offsets [from, to): e.g. deleted on the source before klink copied them.
+struct source_offset_range {
+  int64_t from = 0;
+  int64_t to = 0;
 };
 
 // Owned by the mirror_engine; touched only on the link's single-threaded executor.
@@ -52,6 +60,9 @@ struct partition_mirror {
 
   partition_state state = partition_state::active;
   std::optional<klink::error> failure;  // why the partition stopped
+  // The last source records deleted before they were copied (failed on or
+  // skipped, as on_source_gap says).
+  std::optional<source_offset_range> source_gap;
   // Set when the source sent something unusable (a corrupt batch): no more
   // fetching; the batches before it are still delivered, then the partition
   // stops with this error.
@@ -71,6 +82,7 @@ struct partition_mirror {
   // Source side.
   int64_t fetch_offset = 0;  // next source offset to fetch
   bool fetching = false;
+  bool checking_range = false;  // out of range: asking the source for its log's bounds
   int64_t source_high_watermark = -1;
   int64_t source_last_stable_offset = -1;
   int64_t source_log_start_offset = -1;

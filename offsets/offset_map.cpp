@@ -217,7 +217,9 @@ result<offset_map> offset_map::deserialize(std::string_view bytes, std::size_t m
   if (bytes.substr(0, magic.size()) != magic) return unreadable("bad magic");
   const auto version = static_cast<uint8_t>(bytes[magic.size()]);
   if (version != format_version)
-    return unreadable("unsupported version " + std::to_string(version));
+    return unreadable("format version " + std::to_string(version) + ", and this klink reads only " +
+                      std::to_string(format_version) +
+                      " (a newer klink wrote it: run that version)");
   const std::string_view covered = bytes.substr(0, bytes.size() - checksum_size);
   uint32_t stored_crc = 0;
   for (std::size_t i = 0; i < checksum_size; ++i)

@@ -97,6 +97,7 @@ linker::link_options to_link_options(const config::config& whole, const config::
   o.mirror.partition_fetch_max_bytes = cfg.mirror.partition_fetch_max_bytes;
   o.mirror.max_buffered_bytes = static_cast<std::size_t>(cfg.mirror.max_buffered_bytes);
   o.mirror.max_in_flight = cfg.mirror.max_in_flight;
+  o.mirror.skip_source_gaps = cfg.mirror.on_source_gap == config::source_gap_policy::skip;
   o.mirror.request_timeout = timeout;
   o.sync_consumer_offsets = cfg.consumer_offsets.sync;
   o.consumer_groups =

@@ -71,6 +71,10 @@ metrics::metrics()
       batches_rebuilt_total_(family<prometheus::Counter>(
           *registry_, "klink_mirror_batches_rebuilt_total",
           "Batches rebuilt instead of copied byte for byte (compaction holes, LogAppendTime)")),
+      records_skipped_total_(family<prometheus::Counter>(
+          *registry_, "klink_mirror_records_skipped_total",
+          "Source offsets deleted (retention, DeleteRecords) before klink copied them and "
+          "skipped because on_source_gap = \"skip\"")),
       mirror_state_(family<prometheus::Gauge>(
           *registry_, "klink_mirror_state", "1 for the mirror's current state, 0 for the others")),
       divergent_records_(family<prometheus::Gauge>(
@@ -193,6 +197,7 @@ metrics::topic_series& metrics::topic(const std::string& link, const std::string
     s.records = &records_total_.Add(labels);
     s.bytes = &bytes_total_.Add(labels);
     s.batches_rebuilt = &batches_rebuilt_total_.Add(labels);
+    s.records_skipped = &records_skipped_total_.Add(labels);
     s.divergent_records = &divergent_records_.Add(labels);
     for (auto state : linker::mirror_states) {
       s.states[state] =
@@ -222,6 +227,7 @@ void metrics::update(const std::vector<std::unique_ptr<linker::link>>& links) {
         advance(*t.records, p.records_produced, s.seen.records_produced);
         advance(*t.bytes, p.bytes_produced, s.seen.bytes_produced);
         advance(*t.batches_rebuilt, p.batches_rebuilt, s.seen.batches_rebuilt);
+        advance(*t.records_skipped, p.records_skipped, s.seen.records_skipped);
       }
       t.lag_records->Set(static_cast<double>(mirror.lag_records));
       int64_t divergent = 0;
@@ -257,6 +263,7 @@ void metrics::remove_unlisted(
     records_total_.Remove(t.records);
     bytes_total_.Remove(t.bytes);
     batches_rebuilt_total_.Remove(t.batches_rebuilt);
+    records_skipped_total_.Remove(t.records_skipped);
     divergent_records_.Remove(t.divergent_records);
     for (auto& [state, gauge] : t.states)
       mirror_state_.Remove(gauge);

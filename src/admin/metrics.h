@@ -41,6 +41,7 @@ class metrics {
     prometheus::Counter* records = nullptr;
     prometheus::Counter* bytes = nullptr;
     prometheus::Counter* batches_rebuilt = nullptr;
+    prometheus::Counter* records_skipped = nullptr;
     prometheus::Gauge* divergent_records = nullptr;
     std::map<std::string_view, prometheus::Gauge*> states;
   };
@@ -87,6 +88,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& records_total_;
   prometheus::Family<prometheus::Counter>& bytes_total_;
   prometheus::Family<prometheus::Counter>& batches_rebuilt_total_;
+  prometheus::Family<prometheus::Counter>& records_skipped_total_;
   prometheus::Family<prometheus::Gauge>& mirror_state_;
   prometheus::Family<prometheus::Gauge>& divergent_records_;
   prometheus::Family<prometheus::Gauge>& link_state_;

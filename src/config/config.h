@@ -130,6 +130,8 @@ class topic_filter {
 // Where a mirror without a checkpoint starts reading its source partitions.
 enum class start_position : std::uint8_t { earliest, latest, timestamp };
 
+enum class source_gap_policy : std::uint8_t { fail, skip };
+
 struct mirror_config {
   start_position start = start_position::earliest;
   // start == timestamp: milliseconds since the epoch (UTC), the first record
@@ -143,6 +145,9 @@ struct mirror_config {
   std::int64_t max_buffered_bytes = 134217728;
   std::int32_t max_in_flight = 5;  // Produce requests per partition; idempotence allows 5
   std::int32_t request_timeout_ms = 30000;
+  // Source records deleted (retention, DeleteRecords) before klink copied
+  // them: stop the partition (FAILED, SOURCE_RECORDS_DELETED) or skip them.
+  source_gap_policy on_source_gap = source_gap_policy::fail;
   friend bool operator==(const mirror_config&, const mirror_config&) = default;
 };
 

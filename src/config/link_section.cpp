@@ -214,6 +214,11 @@ void read_mirror_keys(const toml_reader& r, const scope& s, mirror_config& out) 
   if (auto v = r.integer(s, "request_timeout_ms", 1000, 600000, "milliseconds")) {
     out.request_timeout_ms = static_cast<std::int32_t>(*v);
   }
+  if (auto v = r.one_of<source_gap_policy>(
+          s, "on_source_gap",
+          {{"fail", source_gap_policy::fail}, {"skip", source_gap_policy::skip}})) {
+    out.on_source_gap = *v;
+  }
 }
 
 // Cross-field bounds. Blame the key the user wrote; if they wrote only the
@@ -252,7 +257,7 @@ mirror_config read_mirror(const toml_reader& r, const scope& link) {
   auto s = r.table(link, "mirror", "[links.mirror]");
   if (!s) return out;
   r.check_keys(*s, {"start", "fetch_max_wait_ms", "fetch_max_bytes", "partition_fetch_max_bytes",
-                    "max_buffered_bytes", "max_in_flight", "request_timeout_ms"});
+                    "max_buffered_bytes", "max_in_flight", "request_timeout_ms", "on_source_gap"});
   read_mirror_keys(r, *s, out);
   check_mirror_sizes(r, *s, out);
   return out;

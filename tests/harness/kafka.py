@@ -64,6 +64,7 @@ TOOLS = {
     "reassign": "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
     "leader-election": "org.apache.kafka.tools.LeaderElectionCommand",
     "get-offsets": "org.apache.kafka.tools.GetOffsetShell",
+    "delete-records": "org.apache.kafka.tools.DeleteRecordsCommand",
     "transactions": "org.apache.kafka.tools.TransactionsCommand",
     "configs": "kafka.admin.ConfigCommand",
     "dump-log": "kafka.tools.DumpLogSegments",

@@ -78,6 +78,7 @@ partition_fetch_max_bytes = 1024
 max_buffered_bytes = 1024
 max_in_flight = 1
 request_timeout_ms = 600000
+on_source_gap = "skip"
 [[links]]
 name = "second"
 [links.source]
@@ -108,6 +109,8 @@ include = ["x"]
   EXPECT_EQ(l.mirror.max_buffered_bytes, 1024);
   EXPECT_EQ(l.mirror.max_in_flight, 1);
   EXPECT_EQ(l.mirror.request_timeout_ms, 600000);
+  EXPECT_EQ(l.mirror.on_source_gap, klink::config::source_gap_policy::skip);
+  EXPECT_EQ(cfg.links[1].mirror.on_source_gap, klink::config::source_gap_policy::fail);
   EXPECT_EQ(cfg.links[1].name, "second");
   EXPECT_EQ(cfg.links[1].source.client_id, "klink-second");
 }
@@ -514,6 +517,18 @@ max_in_flight = 6
 )",
      "t.toml:10:17: links[0].mirror.max_in_flight: 6 is out of range; expected 1..5 "
      "(idempotent producers keep ordering with at most 5)"},
+    {"on_source_gap_unknown", R"([[links]]
+name = "dr"
+[links.source]
+bootstrap_servers = ["127.0.0.1:19092"]
+[links.destination]
+bootstrap_servers = ["127.0.0.1:29092"]
+[links.topics]
+include = ["orders"]
+[links.mirror]
+on_source_gap = "ignore"
+)",
+     "t.toml:10:17: links[0].mirror.on_source_gap: expected one of: fail, skip; got \"ignore\""},
     {"fetch_max_wait_too_long", R"([[links]]
 name = "dr"
 [links.source]
