@@ -39,11 +39,19 @@ asio::awaitable<result<void>> mirror_lifecycle::load(bool create) {
     if (!record) {
       // Unreadable means unknown: mirroring it could write into a promoted
       // topic, so it is treated as diverged until an operator fails it over.
+      const std::string where = states_->location_of(key);
       log::error("unreadable mirror state record; the mirror stays stopped",
-                 {{"link", ctx_.name()}, {"topic", topic}, {"error", record.error().message()}});
+                 {{"link", ctx_.name()},
+                  {"topic", topic},
+                  {"state_topic", states_->topic()},
+                  {"record", where},
+                  {"error", record.error().message()}});
       mirror_record unreadable;
       unreadable.phase = mirror_phase::diverged;
-      unreadable.reason = "unreadable state record: " + record.error().message();
+      unreadable.reason = "unreadable state record at " + where + " (key " + key +
+                          "): " + record.error().message() +
+                          "; the mirror copies nothing until it is readable (restore it with the "
+                          "klink that wrote it, or fail the mirror over)";
       entries_[topic] = {std::move(unreadable), true};
       continue;
     }

@@ -165,7 +165,9 @@ result<mirror_record> parse_mirror_record(std::string_view text) {
     return std::unexpected(unreadable("not a JSON object"));
   try {
     if (integer(doc.at("version")) != 1)
-      return std::unexpected(unreadable("unknown record version " + doc.at("version").dump()));
+      return std::unexpected(unreadable("record version " + doc.at("version").dump() +
+                                        ", and this klink reads only version 1 (a newer klink "
+                                        "wrote it: run that version)"));
     mirror_record record;
     auto phase = parse_phase(doc.at("state").get<std::string>());
     if (!phase) return std::unexpected(unreadable("unknown state " + doc.at("state").dump()));

@@ -62,8 +62,59 @@ asio::awaitable<result<void>> offset_book::begin(
   co_return co_await checkpoints_.write(entries);
 }
 
+void offset_book::hold_unreadable(const std::string& topic, int32_t partition,
+                                  const std::string& key, error why) {
+  // Without its checkpoint klink does not know which source records the
+  // mirror partition holds: copying anything could copy a record twice. The
+  // record is left as it is (evidence, and a newer klink may read it); the
+  // partition shows as failed, the rest of the topic mirrors.
+  why.detail = "the checkpoint record at " + checkpoints_.location_of(key) + " (key " + key +
+               ") is unreadable: " + why.detail +
+               "; this partition copies nothing until it is readable (restore it with the klink "
+               "that wrote it, or delete the mirror topic and write a tombstone for the key to "
+               "mirror it afresh)";
+  why.context.clear();
+  why.call = "resume";
+  log::error("unreadable checkpoint; the mirror partition is not started",
+             {{"link", ctx_.name()},
+              {"topic", topic},
+              {"partition", partition},
+              {"state_topic", checkpoints_.topic()},
+              {"record", checkpoints_.location_of(key)},
+              {"error", why.detail}});
+  ctx_.engine.remove_partitions({{topic, partition}});
+  ctx_.engine.add_partition(mirror::partition_start{.source_topic = topic,
+                                                    .mirror_topic = ctx_.mirror_name(topic),
+                                                    .partition = partition,
+                                                    .source_offset = 0,
+                                                    .destination_offset = -1,
+                                                    .producer = std::nullopt,
+                                                    .failure = std::move(why)});
+}
+
 bool offset_book::checkpointed(const std::string& topic) const {
   return checkpoints_.find(offsets::checkpoint_key(ctx_.name(), topic, 0)) != nullptr;
+}
+
+asio::awaitable<result<std::optional<mirror::producer_identity>>> offset_book::continued_producer(
+    const std::string& topic, int32_t p, int64_t destination_end) {
+  // Continue the producer that wrote the partition's last batch, so that
+  // the destination drops or refuses whatever a predecessor still has in
+  // flight (a crashed run's requests may land after this run read the end).
+  // A partition this engine ran before (its mirror was reversed away and
+  // back in this process) continues its producer, then makes way.
+  for (auto* old : ctx_.engine.partitions_of(topic)) {
+    if (old->partition != p) continue;
+    auto producer = ctx_.engine.producer_of(*old);
+    ctx_.engine.remove_partitions({{topic, p}});
+    if (producer) co_return producer;
+    break;
+  }
+  if (at_generation_start(ctx_, topic, p, destination_end)) co_return std::nullopt;
+  auto last =
+      co_await last_batch_producer(ctx_.destination, ctx_.mirror_name(topic), p, destination_end);
+  if (!last) co_return std::unexpected(std::move(last.error()));
+  co_return *last;
 }
 
 asio::awaitable<result<void>> offset_book::start_partitions(
@@ -100,26 +151,15 @@ asio::awaitable<result<void>> offset_book::start_partitions(
     const std::string* checkpoint = fresh ? nullptr : checkpoints_.find(key);
     auto map = co_await resume_map(ctx_.source, topic, p, checkpoint, fresh_starts[i],
                                    (*destination_ends)[i]);
+    if (!map && map.error().is(errc::unreadable_state)) {
+      hold_unreadable(topic, p, key, std::move(map.error()));
+      continue;
+    }
     if (!map) co_return std::unexpected(std::move(map.error()).at(topic, p));
-    // Continue the producer that wrote the partition's last batch, so that
-    // the destination drops or refuses whatever a predecessor still has in
-    // flight (a crashed run's requests may land after this run read the end).
-    std::optional<mirror::producer_identity> producer;
-    // A partition this engine ran before (its mirror was reversed away and
-    // back in this process) continues its producer, then makes way.
-    for (auto* old : ctx_.engine.partitions_of(topic)) {
-      if (old->partition != p) continue;
-      producer = ctx_.engine.producer_of(*old);
-      ctx_.engine.remove_partitions({{topic, p}});
-      break;
-    }
-    if (!producer && !at_generation_start(ctx_, topic, p, (*destination_ends)[i])) {
-      auto last = co_await last_batch_producer(ctx_.destination, mirror, p, (*destination_ends)[i]);
-      if (!last) co_return std::unexpected(std::move(last.error()));
-      producer = *last;
-    }
+    auto producer = co_await continued_producer(topic, p, (*destination_ends)[i]);
+    if (!producer) co_return std::unexpected(std::move(producer.error()));
     initial.emplace_back(key, map->serialize());
-    plans.push_back({p, std::move(*map), producer});
+    plans.push_back({p, std::move(*map), *producer});
   }
   // The starting point is durable before the first batch is sent, so a crash
   // at any moment after this leaves a checkpoint to resume from.
@@ -143,7 +183,8 @@ asio::awaitable<result<void>> offset_book::start_partitions(
                                 .partition = plan.partition,
                                 .source_offset = map.mirrored_source_offset(),
                                 .destination_offset = map.destination_end_offset(),
-                                .producer = plan.producer});
+                                .producer = plan.producer,
+                                .failure = std::nullopt});
     maps_.insert_or_assign({topic, plan.partition}, std::move(map));
   }
   co_return ok();

@@ -75,6 +75,13 @@ class offset_book {
                                         int64_t destination_offset) const;
 
  private:
+  // The idempotent producer partition `p` continues (nullopt: the engine's own).
+  asio::awaitable<result<std::optional<mirror::producer_identity>>> continued_producer(
+      const std::string& topic, int32_t p, int64_t destination_end);
+  // A partition whose checkpoint cannot be read: listed as failed, not started.
+  void hold_unreadable(const std::string& topic, int32_t partition, const std::string& key,
+                       error why);
+
   link_context& ctx_;
   offsets::checkpoint_store checkpoints_;
   std::map<topic_partition, offsets::offset_map> maps_;

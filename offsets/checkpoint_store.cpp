@@ -8,6 +8,7 @@
 #include "kafka/record_batch.h"
 #include "kafka/records.h"
 #include "kafka/sleep.h"
+#include "log/log.h"
 
 namespace klink::offsets {
 
@@ -39,11 +40,18 @@ bool is_missing(const kafka::topic_metadata* meta) {
          kafka::to_error_code(meta->error) == kafka::error_code::unknown_topic_or_partition;
 }
 
+// What read_all gathers: each key's newest value and the offset it sat at.
+struct read_entries {
+  std::map<std::string, std::string> values;
+  std::map<std::string, int64_t> offsets;
+};
+
 // Applies the records of every whole batch in `records` at or after `offset`
 // to `read` (a null value deletes its key, as compaction will) and returns
-// the offset after the last batch read.
-result<int64_t> apply_batches(kafka::mutable_bytes_view records, int64_t offset,
-                              std::map<std::string, std::string>& read) {
+// the offset after the last batch read. A record without a key belongs to no
+// entry: it is logged, not applied.
+result<int64_t> apply_batches(std::string_view topic, kafka::mutable_bytes_view records,
+                              int64_t offset, read_entries& read) {
   kafka::batch_reader reader(records);
   while (true) {
     auto next = reader.next();
@@ -61,11 +69,20 @@ result<int64_t> apply_batches(kafka::mutable_bytes_view records, int64_t offset,
       return std::unexpected(error(errc::corrupt_data, read_call,
                                    "corrupt checkpoint records: " + decoded.error().message));
     for (const auto& r : decoded->records) {
-      if (batch.base_offset() + r.offset_delta < offset || !r.key) continue;
+      const int64_t at = batch.base_offset() + r.offset_delta;
+      if (at < offset) continue;
+      if (!r.key) {
+        log::warn("record without a key in klink's state topic; it names no entry and is ignored",
+                  {{"state_topic", topic}, {"partition", 0}, {"offset", at}});
+        continue;
+      }
+      const std::string key = as_string(r.key);
       if (r.value) {
-        read[as_string(r.key)] = as_string(r.value);
+        read.values[key] = as_string(r.value);
+        read.offsets[key] = at;
       } else {
-        read.erase(as_string(r.key));
+        read.values.erase(key);
+        read.offsets.erase(key);
       }
     }
     offset = batch.last_offset() + 1;
@@ -82,6 +99,12 @@ std::string checkpoint_key(std::string_view link, std::string_view topic, int32_
 checkpoint_store::checkpoint_store(kafka::cluster& destination, int16_t replication_factor,
                                    std::string_view topic)
     : destination_(destination), replication_factor_(replication_factor), topic_(topic) {}
+
+std::string checkpoint_store::location_of(const std::string& key) const {
+  auto it = offsets_.find(key);
+  if (it == offsets_.end()) return topic_;
+  return topic_ + " partition 0 offset " + std::to_string(it->second);
+}
 
 const std::string* checkpoint_store::find(const std::string& key) const {
   auto it = loaded_.find(key);
@@ -125,7 +148,7 @@ asio::awaitable<result<void>> checkpoint_store::load(bool create) {
 asio::awaitable<result<void>> checkpoint_store::read_all() {
   // Read into a copy and swap at the end: a reader meanwhile (or a second
   // load running at the same time) never sees half a topic.
-  std::map<std::string, std::string> read;
+  read_entries read;
   int64_t offset = 0;
   int32_t max_bytes = first_read_bytes;
   auto failed = [&](error e) { return std::unexpected(std::move(e.within(read_call))); };
@@ -150,7 +173,7 @@ asio::awaitable<result<void>> checkpoint_store::read_all() {
               .on(destination_.role())
               .at(topic_, 0));
     }
-    auto next = apply_batches(fetched->records, offset, read);
+    auto next = apply_batches(topic_, fetched->records, offset, read);
     if (!next)
       co_return std::unexpected(std::move(next.error()).on(destination_.role()).at(topic_, 0));
     // A batch larger than the limit came back cut off: ask for more.
@@ -161,7 +184,8 @@ asio::awaitable<result<void>> checkpoint_store::read_all() {
                                     .on(destination_.role())
                                     .at(topic_, 0));
   }
-  loaded_ = std::move(read);
+  loaded_ = std::move(read.values);
+  offsets_ = std::move(read.offsets);
   co_return ok();
 }
 
@@ -193,8 +217,11 @@ asio::awaitable<result<void>> checkpoint_store::write(
   // produce_batch forgets the leader when it fails: the next write asks again.
   auto written = co_await kafka::client::produce_batch(destination_, topic_, 0, owner);
   if (!written) co_return std::unexpected(std::move(written.error()).within(write_call));
-  for (const auto& [key, value] : entries)
+  int64_t at = *written;  // the batch's base offset: one record per entry, in order
+  for (const auto& [key, value] : entries) {
     loaded_[key] = value;
+    offsets_[key] = at++;
+  }
   co_return ok();
 }
 

@@ -41,6 +41,9 @@ class checkpoint_store {
   const std::string* find(const std::string& key) const;
   // Every entry loaded, by key.
   const std::map<std::string, std::string>& entries() const { return loaded_; }
+  // Where the entry under `key` was read or written, for errors about it:
+  // "__klink_offsets partition 0 offset 57" ("__klink_offsets" when unknown).
+  std::string location_of(const std::string& key) const;
 
   // Writes the entries as one batch with acks=all; returns once the
   // destination acknowledged them (find() answers them from then on).
@@ -56,6 +59,7 @@ class checkpoint_store {
   int16_t replication_factor_;
   std::string topic_;
   std::map<std::string, std::string> loaded_;
+  std::map<std::string, int64_t> offsets_;  // the offset each loaded entry was read at
 };
 
 }  // namespace klink::offsets

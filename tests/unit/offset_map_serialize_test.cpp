@@ -115,6 +115,10 @@ TEST(OffsetMapSerialize, StructuralChecks) {
   // floor 0, 1 entry {gap 0, gap 0, len 1}, tails 0 0.
   EXPECT_EQ(error_of(forge("\x00\x01\x00\x00\x01\x00\x00"s)), "accepted");
   EXPECT_NE(error_of(forge("\x00\x01\x00\x00\x01\x00\x00"s, 2)).find("version"), std::string::npos);
+  // A record of a future format says so, and what to do.
+  EXPECT_NE(error_of(forge("\x00\x01\x00\x00\x01\x00\x00"s, 9))
+                .find("format version 9, and this klink reads only 1 (a newer klink wrote it"),
+            std::string::npos);
   EXPECT_NE(error_of("xx\x01\x00\x00\x00\x00\x00\x00\x00\x00"s).find("magic"), std::string::npos);
   EXPECT_NE(error_of(forge("\x00\x01\x00\x00\x00\x00\x00"s)).find("empty entry"),
             std::string::npos);
@@ -153,3 +157,11 @@ TEST(OffsetMapSerialize, RandomBodiesNeverCrashAndAcceptedOnesAreCanonical) {
 
 }  // namespace
 }  // namespace klink::offsets
+
+TEST(KlinkError, CodeTokenIsOneUpperCaseWord) {
+  EXPECT_EQ(klink::error(klink::errc::source_records_deleted, "Fetch").code_token(),
+            "SOURCE_RECORDS_DELETED");
+  EXPECT_EQ(klink::error(klink::errc::unreadable_state, "resume").code_token(), "UNREADABLE_STATE");
+  EXPECT_EQ(klink::error(klink::kafka::error_code::message_too_large, "Produce").code_token(),
+            "MESSAGE_TOO_LARGE");
+}
