@@ -87,6 +87,8 @@ class mirror_lifecycle {
   // The record of `topic`, made (active, not yet persisted) if it has none.
   mirror_record& record(const std::string& topic);
   const std::map<std::string, entry>& entries() const { return entries_; }
+  // The state topic's store (scale-out pause confirmations live there too).
+  offsets::checkpoint_store& states() { return *states_; }
   // A promotion in progress is never written: a crash must leave it active.
   void set_phase(const std::string& topic, mirror_phase phase);
   // Writes the records of `topics` to the state topic.

@@ -31,6 +31,12 @@ namespace klink::linker {
 struct link_context;
 struct link_parts;
 
+// What :pause achieved.
+struct pause_outcome {
+  bool settled = true;
+  std::string problem;  // when not settled and not simply batches still unanswered here
+};
+
 // Owns everything of one link; lives on the link's single-threaded executor.
 class link {
  public:
@@ -77,9 +83,12 @@ class link {
   std::pair<link*, std::string> holder(const std::string& topic);
   // The operator's actions on `topics`, each sent to the link that runs its
   // current direction (link_reverse.cpp); answers are keyed by this link's names.
-  // Pause is exact: answered (true) once every batch sent before it is
-  // answered; false when some are not by `timeout` (it stays paused).
-  asio::awaitable<bool> pause_mirror(const std::string& topic, std::chrono::milliseconds timeout);
+  // Pause is exact: answered (settled) once every batch sent before it is
+  // answered, and with scale-out once every instance running its partitions
+  // confirmed the same; not settled when that did not happen by `timeout`
+  // (it stays paused).
+  asio::awaitable<pause_outcome> pause_mirror(const std::string& topic,
+                                              std::chrono::milliseconds timeout);
   bool resume_mirror(const std::string& topic);
   asio::awaitable<switch_outcomes> switch_mirrors(std::string_view action,
                                                   const std::vector<std::string>& topics,

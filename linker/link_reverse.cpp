@@ -59,11 +59,24 @@ std::optional<int64_t> link::translate_for_sync(const std::string& topic, int32_
   return other->parts_->book.translate_back(ctx_->mirror_name(topic), partition, source_offset);
 }
 
-asio::awaitable<bool> link::pause_mirror(const std::string& topic,
-                                         std::chrono::milliseconds timeout) {
+asio::awaitable<pause_outcome> link::pause_mirror(const std::string& topic,
+                                                  std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto [l, name] = holder(topic);
   l->lifecycle().pause(name);
-  co_return co_await l->ctx_->engine.settle_paused(name, timeout);
+  pause_outcome out;
+  out.settled = co_await l->ctx_->engine.settle_paused(name, timeout);
+  if (!out.settled || !l->ctx_->scale_out) co_return out;
+  // Scale-out: the other instances running its partitions stop them too.
+  auto confirmed = co_await l->ctx_->scale_out->confirm_paused(name, deadline);
+  if (!confirmed) {
+    out.settled = false;
+    out.problem = confirmed.error().message();
+  } else if (!confirmed->empty()) {
+    out.settled = false;
+    out.problem = "instances " + *confirmed + " have not confirmed that they stopped it";
+  }
+  co_return out;
 }
 
 bool link::resume_mirror(const std::string& topic) {

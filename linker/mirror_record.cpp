@@ -146,6 +146,7 @@ std::string serialize(const mirror_record& record) {
     doc["held_until_ms"] = record.held_until_ms;
   }
   if (record.generation > 0) doc["generation"] = record.generation;
+  if (record.pause_epoch > 0) doc["pause_epoch"] = record.pause_epoch;
   if (!record.history.empty()) {
     doc["history"] = json::array();
     for (const auto& r : record.history)
@@ -184,6 +185,7 @@ result<mirror_record> parse_mirror_record(std::string_view text) {
     record.generation = integer_or(doc, "generation", 0);
     if (record.generation < 0)
       return std::unexpected(unreadable("negative generation " + doc.at("generation").dump()));
+    record.pause_epoch = std::max<int64_t>(integer_or(doc, "pause_epoch", 0), 0);
     if (doc.contains("history")) {
       for (const auto& r : doc.at("history"))
         record.history.push_back(parse_result(r));

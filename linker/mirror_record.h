@@ -112,6 +112,9 @@ struct mirror_record {
   // (the last max_history).
   std::vector<switch_result> history;
   std::vector<divergent_range> divergent_ranges;  // on this direction's destination
+  // Scale-out: bumped by each :pause; every instance running the mirror's
+  // partitions confirms it has stopped them (scale_out_pause.cpp).
+  int64_t pause_epoch = 0;
   friend bool operator==(const mirror_record&, const mirror_record&) = default;
 };
 

@@ -243,6 +243,9 @@ asio::awaitable<result<void>> scale_out_coordinator::start_here(
     if (!running_.contains({topic, p})) missing.push_back(p);
   }
   if (missing.empty()) co_return ok();
+  // The mirror's newest record first: a mirror paused through another
+  // instance a moment ago starts paused here, never writing.
+  co_await ctx_.lifecycle->refresh();
   // The previous owner's last checkpoints.
   if (auto loaded = co_await ctx_.book->load(); !loaded)
     co_return std::unexpected(std::move(loaded.error()).within("cannot read checkpoints"));
@@ -266,7 +269,9 @@ asio::awaitable<void> scale_out_coordinator::state_poll_loop() {
       std::min<milliseconds>(ctx_.options.topic_refresh_interval, milliseconds(2000));
   while (!ctx_.stopping) {
     co_await sleep_for(interval);
-    if (!ctx_.stopping) co_await ctx_.lifecycle->refresh();
+    if (ctx_.stopping) break;
+    co_await ctx_.lifecycle->refresh();
+    co_await confirm_pauses_here();
   }
 }
 

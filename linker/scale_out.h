@@ -65,6 +65,13 @@ class scale_out_coordinator {
   asio::awaitable<void> return_gathered(const std::vector<std::string>& gathered,
                                         const switch_outcomes& out);
 
+  // Exact pause across instances (scale_out_pause.cpp): records a new pause
+  // epoch and waits until every other instance that runs partitions of
+  // `topic` confirms it stopped them. Returns the instances that did not by
+  // the deadline ("" = all did), or an error when the pause was not recorded.
+  asio::awaitable<result<std::string>> confirm_paused(
+      const std::string& topic, std::chrono::steady_clock::time_point deadline);
+
   const group_membership& membership() const { return *membership_; }
   bool membership_started() const { return membership_started_; }
   const std::string& group_id() const { return group_id_; }
@@ -89,6 +96,9 @@ class scale_out_coordinator {
   asio::awaitable<void> release_here(const std::vector<topic_partition>& partitions,
                                      std::chrono::milliseconds deadline);
   asio::awaitable<void> state_poll_loop();
+  // scale_out_pause.cpp: confirms the pauses other instances recorded, once
+  // this instance's partitions of those mirrors have stopped.
+  asio::awaitable<void> confirm_pauses_here();
   // gather.cpp
   std::vector<std::string> holdable(const std::vector<std::string>& topics,
                                     switch_outcomes& out) const;
@@ -107,7 +117,8 @@ class scale_out_coordinator {
   std::set<std::string> gathered_;               // topics gathered here for a promote/failover
   uint64_t assignment_epoch_ = 0;                // bumped by each revocation
   bool taking_over_ = false;
-  int32_t started_generation_ = -1;  // the generation whose assignment runs here
+  int32_t started_generation_ = -1;                 // the generation whose assignment runs here
+  std::map<std::string, int64_t> confirmed_pause_;  // topic -> pause epoch confirmed here
 };
 
 }  // namespace klink::linker

@@ -45,6 +45,7 @@ asio::awaitable<std::set<std::string>> topic_follower::recorded_source_mirrors()
   // where they came from (older ones) count as loops, to be safe.
   const std::string& destination_id = ctx_.destination.metadata().cluster_id;
   for (const auto& [key, value] : source_states_->entries()) {
+    if (key.starts_with('!')) continue;  // scale-out pause confirmations, not mirrors
     auto record = parse_mirror_record(value);
     if (record && !record->source_cluster_id.empty() && !destination_id.empty() &&
         record->source_cluster_id != destination_id)

@@ -240,16 +240,18 @@ asio::awaitable<std::pair<unsigned, json>> admin_api::apply(linker::link& link,
     co_return std::pair<unsigned, json>{200, mirror_json(*link.mirror(topic))};
   }
   // Exact: nothing is written into the mirror after this answer.
-  if (!co_await link.pause_mirror(topic, std::chrono::milliseconds(timeout_ms))) {
+  const auto paused = co_await link.pause_mirror(topic, std::chrono::milliseconds(timeout_ms));
+  if (!paused.settled) {
+    const std::string what = paused.problem.empty()
+                                 ? "batches sent before the pause are still unanswered after " +
+                                       std::to_string(timeout_ms) +
+                                       " ms (is the destination reachable?)"
+                                 : paused.problem + " after " + std::to_string(timeout_ms) + " ms";
     co_return std::pair<unsigned, json>{
         503,
         {{"error_code", "PAUSE_NOT_SETTLED"},
-         {"message", "mirror " + topic +
-                         " is paused, but batches sent before the pause are still unanswered "
-                         "after " +
-                         std::to_string(timeout_ms) +
-                         " ms (is the destination reachable?); they may still land: call again "
-                         "to wait for them"}}};
+         {"message", "mirror " + topic + " is paused, but " + what +
+                         "; writes may still land: call again to wait for them"}}};
   }
   co_return std::pair<unsigned, json>{200, mirror_json(*link.mirror(topic))};
 }

@@ -35,7 +35,7 @@ TEST(mirror_lifecycle, phases_round_trip_by_name) {
 
 TEST(mirror_lifecycle, records_round_trip) {
   const mirror_record promoted{
-      mirror_phase::failed_over, "", sample_result(), "", "", "", "", 0, 0, {}, {}};
+      mirror_phase::failed_over, "", sample_result(), "", "", "", "", 0, 0, {}, {}, 0};
   auto parsed = parse_mirror_record(serialize(promoted));
   ASSERT_TRUE(parsed) << parsed.error().message();
   EXPECT_EQ(*parsed, promoted);
@@ -51,20 +51,26 @@ TEST(mirror_lifecycle, records_round_trip) {
                                0,
                                0,
                                {},
-                               {}};
+                               {},
+                               0};
   EXPECT_EQ(parse_mirror_record(serialize(diverged)), diverged);
-  const mirror_record paused{mirror_phase::paused, "", std::nullopt, "", "", "", "", 0, 0, {}, {}};
+  const mirror_record paused{
+      mirror_phase::paused, "", std::nullopt, "", "", "", "", 0, 0, {}, {}, 0};
   EXPECT_EQ(parse_mirror_record(serialize(paused)), paused);
   // Scale-out: a mirror held by an instance promoting it.
   const mirror_record held{
       mirror_phase::active, "", std::nullopt, "t", "id", "cluster", "host-1:42",
-      1767225600000,        0,  {},           {}};
+      1767225600000,        0,  {},           {},  0};
   EXPECT_EQ(parse_mirror_record(serialize(held)), held);
+  // Scale-out: the third pause of a mirror.
+  const mirror_record paused_again{
+      mirror_phase::paused, "", std::nullopt, "", "", "", "", 0, 0, {}, {}, 3};
+  EXPECT_EQ(parse_mirror_record(serialize(paused_again)), paused_again);
 }
 
 TEST(mirror_lifecycle, a_promotion_in_progress_reads_back_as_active) {
   const mirror_record promoting{
-      mirror_phase::promoting, "", std::nullopt, "", "", "", "", 0, 0, {}, {}};
+      mirror_phase::promoting, "", std::nullopt, "", "", "", "", 0, 0, {}, {}, 0};
   auto parsed = parse_mirror_record(serialize(promoting));
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->phase, mirror_phase::active);
