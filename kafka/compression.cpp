@@ -162,8 +162,13 @@ std::expected<void, batch_error> snappy_raw_append(bytes_view block, byte_vector
   if (snappy_uncompressed_length(as_chars(block.data()), block.size(), &n) != SNAPPY_OK)
     return fail(kind::decompression_failed, "snappy: bad block length header");
   if (n > max_size - out.size()) return fail(kind::too_large, over_limit("snappy", max_size));
-  // snappy_uncompress checks every copy against the output length it is
-  // given, so a lying length header cannot make it write past `out`.
+  // The length header is the sender's word: a few bytes may claim up to the
+  // limit, which resize() would allocate and zero. A block that validates
+  // really produces n bytes (snappy expands at most about 20 times), so only
+  // then is the output allocated. snappy_uncompress checks every copy against
+  // the output length it is given, so it cannot write past `out` either.
+  if (snappy_validate_compressed_buffer(as_chars(block.data()), block.size()) != SNAPPY_OK)
+    return fail(kind::decompression_failed, "snappy: corrupt block");
   const std::size_t at = out.size();
   out.resize(at + n);
   std::size_t got = n;

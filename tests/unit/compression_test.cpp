@@ -228,6 +228,16 @@ TEST(Compression, SnappyLyingLengthHeaderIsRejected) {
   EXPECT_FALSE(decompress(compression_codec::snappy, arr(short_block)));
 }
 
+// Found by fuzz_batch_transform: a claim under the limit was allocated and
+// zeroed before the block turned out corrupt, so a 130-byte batch cost
+// 256 MiB (and seconds) per decode. The block is validated first now.
+TEST(Compression, SnappyLyingLengthUnderTheLimitFailsAsCorrupt) {
+  const unsigned char lie[] = {0x80, 0x80, 0x80, 0x64, 0x00, 'a'};  // claims 200 MiB
+  auto d = decompress(compression_codec::snappy, arr(lie));
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().kind, batch_error::kind::decompression_failed);
+}
+
 TEST(Compression, TruncatedAndCorruptInputsFailCleanly) {
   std::mt19937 rng(99);
   byte_vector data(50000);
