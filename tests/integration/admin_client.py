@@ -75,11 +75,11 @@ def mirror_url(proc, topic: str, link: str = "test") -> str:
     return f"{proc.admin_url}/v1/links/{link}/mirrors/{topic}"
 
 
-def wait_caught_up(proc, topic: str, timeout: float = 60.0) -> dict:
+def wait_caught_up(proc, topic: str, timeout: float = 60.0, link: str = "test") -> dict:
     """The mirror's JSON once the admin endpoint reports it has partitions, knows their
     source end, and has no lag."""
     def caught_up():
-        status, body, _ = http(mirror_url(proc, topic))
+        status, body, _ = http(mirror_url(proc, topic, link))
         if status != 200:
             return None
         doc = json.loads(body)

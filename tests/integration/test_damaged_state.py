@@ -3,11 +3,13 @@ is stopped: a garbage record, a record of a future format version and a mirror r
 a source topic id that no longer exists. klink starts, names each bad record (state topic,
 partition, offset), mirrors everything else, never copies a record twice and never resumes a
 switched mirror because of them. (A record without a key cannot be written: the state topics
-are compacted, and brokers refuse keyless records in them.)"""
+are compacted, and brokers refuse keyless records in them.) Each test's link has a name of its
+own: the damage stays in the session's destination, and no other test's link may read it."""
 
 from __future__ import annotations
 
 import json
+import uuid
 
 from admin_client import http, mirror_url, wait_caught_up
 from kafka_checks import compare_partitions, consume_all, end_offsets, unique_topic, wait_until
@@ -56,14 +58,17 @@ def state_record(bootstrap: str, key: str) -> dict:
 
 
 def mirror_doc(proc, topic: str) -> dict:
-    status, body, _ = http(mirror_url(proc, topic))
+    status, body, _ = http(mirror_url(proc, topic, proc.link))
     assert status == 200, body
     return json.loads(body)
 
 
 def start(klink_process, source_cluster, dest_cluster, topics: list[str]):
-    config = {**JSON_LOGS, "links": [link_config("test", source_cluster, dest_cluster, topics)]}
-    return klink_process(extra=config)
+    link = f"damaged-{uuid.uuid4().hex[:8]}"
+    config = {**JSON_LOGS, "links": [link_config(link, source_cluster, dest_cluster, topics)]}
+    proc = klink_process(extra=config)
+    proc.link = link
+    return proc
 
 
 def test_unreadable_checkpoints_hold_their_partitions_and_name_the_records(klink_process, source_cluster,
@@ -73,14 +78,14 @@ def test_unreadable_checkpoints_hold_their_partitions_and_name_the_records(klink
     source_cluster.create_topic(topic, partitions=3)
     produce_n(src, topic, 3, 300, "first")
     proc = start(klink_process, source_cluster, dest_cluster, [topic])
-    wait_caught_up(proc, topic)
+    wait_caught_up(proc, topic, link=proc.link)
     proc.stop()
     copied = end_offsets(dst, topic)
     assert copied == {0: 100, 1: 100, 2: 100}
 
-    garbage_at = write_state(dst, OFFSETS_TOPIC, f"test/{topic}/0".encode(), b"\x00garbage\xff" * 3)
+    garbage_at = write_state(dst, OFFSETS_TOPIC, f"{proc.link}/{topic}/0".encode(), b"\x00garbage\xff" * 3)
     # A well-formed header of format version 9 (this klink writes 1).
-    future_at = write_state(dst, OFFSETS_TOPIC, f"test/{topic}/1".encode(), b"ko\x09" + b"\x00" * 12)
+    future_at = write_state(dst, OFFSETS_TOPIC, f"{proc.link}/{topic}/1".encode(), b"ko\x09" + b"\x00" * 12)
     produce_n(src, topic, 3, 300, "second")
     proc.start()
 
@@ -123,18 +128,18 @@ def test_damaged_mirror_records_never_resume_a_mirror(klink_process, source_clus
         produce_n(src, t, 2, 100, "first")
     proc = start(klink_process, source_cluster, dest_cluster, topics)
     for t in topics:
-        wait_caught_up(proc, t)
-    status, body, _ = http(f"{mirror_url(proc, promoted)}:promote", "POST", timeout=120)
+        wait_caught_up(proc, t, link=proc.link)
+    status, body, _ = http(f"{mirror_url(proc, promoted, proc.link)}:promote", "POST", timeout=120)
     assert status == 200, body
     proc.stop()
     copied = {t: end_offsets(dst, t) for t in topics}
 
-    garbage_at = write_state(dst, STATES_TOPIC, f"test/{promoted}".encode(), b"{not json")
-    future_at = write_state(dst, STATES_TOPIC, f"test/{active}".encode(),
+    garbage_at = write_state(dst, STATES_TOPIC, f"{proc.link}/{promoted}".encode(), b"{not json")
+    future_at = write_state(dst, STATES_TOPIC, f"{proc.link}/{active}".encode(),
                             json.dumps({"version": 2, "state": "active"}).encode())
-    record = state_record(dst, f"test/{recreated}")
+    record = state_record(dst, f"{proc.link}/{recreated}")
     record["source_topic_id"] = "AAAAAAAAAAAAAAAAAAAAAA"  # a topic id no topic has
-    write_state(dst, STATES_TOPIC, f"test/{recreated}".encode(), json.dumps(record).encode())
+    write_state(dst, STATES_TOPIC, f"{proc.link}/{recreated}".encode(), json.dumps(record).encode())
     for t in topics:
         produce_n(src, t, 2, 100, "second")
     proc.start()
