@@ -102,18 +102,24 @@ def wait_for_high_watermarks(bootstrap: str, topic: str, want: dict[int, int], k
 
 class PacedProducer(threading.Thread):
     """Produces to one topic at about `rate` records/s, round-robin over its partitions,
-    idempotent with acks=all, until stop(); `acked` counts acknowledgements."""
+    idempotent with acks=all, until stop(); `acked` counts acknowledgements. `properties` are
+    extra librdkafka settings (a SASL listener, a longer message timeout); hold() pauses it with
+    everything sent acknowledged, go() resumes; check() asserts nothing failed so far."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, rate: float, tag: str,
-                 value_size: int = 100, codec: str = "lz4"):
+                 value_size: int = 100, codec: str = "lz4", properties: dict | None = None):
         super().__init__(daemon=True)
         self.bootstrap, self.topic, self.partitions, self.rate, self.tag = bootstrap, topic, partitions, rate, tag
-        self.value_size, self.codec = value_size, codec
+        self.value_size, self.codec, self.properties = value_size, codec, properties or {}
         self.acked = 0
         self.sent = 0
         self.errors: list = []
         self.undelivered = -1
+        self.failure: BaseException | None = None
         self._halt = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._held = threading.Event()
 
     def _on_delivery(self, err, _msg):
         if err is None:
@@ -122,14 +128,27 @@ class PacedProducer(threading.Thread):
             self.errors.append(err)
 
     def run(self):
+        try:
+            self._run()
+        except BaseException as e:  # noqa: BLE001 - reported by check() and stop()
+            self.failure = e
+
+    def _run(self):
         from confluent_kafka import Producer
 
         producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all",
-                             "linger.ms": 5, "compression.codec": self.codec})
+                             "linger.ms": 5, "compression.codec": self.codec, **self.properties})
         pad = b"x" * self.value_size
-        start = time.monotonic()
+        start, base = time.monotonic(), 0
         i = 0
         while not self._halt.is_set():
+            if not self._running.is_set():
+                assert producer.flush(120) == 0, f"{self.topic}: records left undelivered while holding"
+                self._held.set()
+                self._running.wait()
+                self._held.clear()
+                start, base = time.monotonic(), i
+                continue
             for _ in range(100):
                 try:
                     producer.produce(self.topic, key=f"{self.tag}-{i}".encode(),
@@ -141,19 +160,36 @@ class PacedProducer(threading.Thread):
                     producer.poll(0.1)
                     continue
                 i += 1
+                self.sent = i
             producer.poll(0)
-            ahead = i / self.rate - (time.monotonic() - start)
+            ahead = (i - base) / self.rate - (time.monotonic() - start)
             if ahead > 0:
                 self._halt.wait(ahead)  # pacing, not waiting for an event
-        self.sent = i
-        self.undelivered = producer.flush(60)
+        self.undelivered = producer.flush(120)
+
+    def hold(self, timeout: float = 150.0):
+        """Stops producing; returns once everything sent is acknowledged."""
+        from kafka_checks import wait_until
+
+        self._running.clear()
+        wait_until(lambda: self._held.is_set() or self.failure, timeout, "the producer to hold, all acknowledged")
+        self.check()
+        assert self.acked == self.sent, (self.acked, self.sent)
+
+    def go(self):
+        self._running.set()
+
+    def check(self):
+        assert self.failure is None, f"the producer of {self.topic} failed: {self.failure!r}"
+        assert not self.errors, f"{self.topic}: records failed: {self.errors[:5]}"
 
     def stop(self) -> "PacedProducer":
         self._halt.set()
-        self.join(90)
+        self._running.set()
+        self.join(150)
         assert not self.is_alive(), f"producer of {self.topic} did not finish"
-        assert self.undelivered == 0 and not self.errors, \
-            f"{self.topic}: {self.undelivered} undelivered, errors {self.errors[:5]}"
+        self.check()
+        assert self.undelivered == 0, f"{self.topic}: {self.undelivered} undelivered"
         assert self.acked == self.sent
         return self
 

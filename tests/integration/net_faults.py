@@ -167,7 +167,7 @@ class Delayer(threading.Thread):
                     due, _ = self.pending[0]
                 wait = due - time.monotonic()
                 if wait > 0:
-                    time.sleep(wait)
+                    self._halt.wait(wait)  # the delay being emulated, not a wait for an event
                 # Every packet due by now, in one batch verdict (ids rise in queue order).
                 now = time.monotonic()
                 last = None

@@ -43,7 +43,7 @@ from admin_client import http, scrape
 from conftest import RUN_DIR
 from harness.kafka import KafkaCluster, SecureListener
 from kafka_checks import compare_partitions, consume_all, total_records, unique_topic, wait_until
-from links_support import JSON_LOGS, events, high_watermarks, wait_for_high_watermarks
+from links_support import JSON_LOGS, PacedProducer, events, high_watermarks, wait_for_high_watermarks
 from net_faults import NetFaults, start_cluster
 
 SOURCE_PORT = 36300
@@ -57,92 +57,6 @@ PROBE_EVERY_S = 0.5
 ADMIN_LIMIT_S = 1.0
 USER, PASSWORD = "klink", "klink-secret"
 REQUEST_TIMEOUT_MS = 5000
-
-
-# ----------------------------------------------------------------------------
-# The producer: through the source's SASL listener, which no fault touches
-
-
-class StreamingProducer(threading.Thread):
-    """Writes about `rate` records/s round-robin over the partitions, idempotent, acks=all,
-    until stop(); hold() pauses it with everything sent acknowledged, go() resumes."""
-
-    def __init__(self, config: dict, topic: str, partitions: int, rate: float):
-        super().__init__(daemon=True)
-        self.config, self.topic, self.partitions, self.rate = config, topic, partitions, rate
-        self.acked = 0
-        self.sent = 0
-        self.errors: list = []
-        self._running = threading.Event()
-        self._running.set()
-        self._held = threading.Event()
-        self._halt = threading.Event()
-        self.failure: BaseException | None = None
-
-    def _on_delivery(self, err, _msg):
-        if err is None:
-            self.acked += 1
-        else:
-            self.errors.append(err)
-
-    def run(self):
-        try:
-            self._run()
-        except BaseException as e:  # noqa: BLE001 - reported by the test
-            self.failure = e
-
-    def _run(self):
-        from confluent_kafka import Producer
-
-        producer = Producer({**self.config, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-                             "compression.codec": "lz4", "message.timeout.ms": 300000})
-        pad = b"n" * 120
-        i = 0
-        started, base = time.monotonic(), 0
-        while not self._halt.is_set():
-            if not self._running.is_set():
-                assert producer.flush(120) == 0, "records left undelivered while holding"
-                self._held.set()
-                self._running.wait()
-                self._held.clear()
-                started, base = time.monotonic(), i
-                continue
-            for _ in range(50):
-                try:
-                    producer.produce(self.topic, key=f"k-{i}".encode(), value=f"v-{i}-".encode() + pad,
-                                     partition=i % self.partitions, on_delivery=self._on_delivery)
-                except BufferError:
-                    producer.poll(0.1)
-                    continue
-                i += 1
-                self.sent = i
-            producer.poll(0)
-            ahead = (i - base) / self.rate - (time.monotonic() - started)
-            if ahead > 0:
-                self._halt.wait(ahead)  # pacing, not waiting for an event
-        assert producer.flush(120) == 0, "records left undelivered at the end"
-
-    def hold(self, timeout: float = 150.0):
-        """Stops producing; returns once everything sent is acknowledged."""
-        self._running.clear()
-        wait_until(lambda: self._held.is_set() or self.failure, timeout, "the producer to hold, all acknowledged")
-        self.check()
-        assert self.acked == self.sent, (self.acked, self.sent)
-
-    def go(self):
-        self._running.set()
-
-    def stop(self):
-        self._halt.set()
-        self._running.set()
-        self.join(150)
-        assert not self.is_alive(), "the producer did not finish"
-        self.check()
-        assert self.acked == self.sent, (self.acked, self.sent)
-
-    def check(self):
-        assert self.failure is None, f"the producer failed: {self.failure!r}"
-        assert not self.errors, f"the producer's records failed: {self.errors[:5]}"
 
 
 # ----------------------------------------------------------------------------
@@ -253,9 +167,11 @@ def test_partitions_resets_and_a_slow_link(klink_process, net_source, dest_clust
     topic = unique_topic("net-faults")
     net_source.create_topic(topic, partitions=PARTITIONS)
     src_port, dst_port = net_source.port(0), dest_cluster.port(0)
-    producer = StreamingProducer({"bootstrap.servers": net_source.secure_bootstrap,
-                                  "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
-                                  "sasl.username": USER, "sasl.password": PASSWORD}, topic, PARTITIONS, RATE)
+    # Through the source's SASL listener, which no fault touches.
+    producer = PacedProducer(net_source.secure_bootstrap, topic, PARTITIONS, RATE, "net", value_size=120,
+                             properties={"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+                                         "sasl.username": USER, "sasl.password": PASSWORD,
+                                         "message.timeout.ms": 300000})
     k = klink_process(links=[{
         "name": LINK,
         "source": {"bootstrap_servers": net_source.bootstrap_servers},
